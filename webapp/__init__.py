@@ -1,0 +1,124 @@
+"""Turnout: event registration that never oversells. create_app() builds the app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, request, url_for
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from webapp import config as config_module
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    """Build the app: settings from the environment, overridden by `config` (tests)."""
+    app = Flask(__name__, instance_path=str(config_module.INSTANCE_DIR))
+    app.config.update(config_module.from_env())
+    if config:
+        app.config.update(config)
+    if app.config.get("SQLALCHEMY_DATABASE_URI"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = config_module.normalize_database_url(
+            app.config["SQLALCHEMY_DATABASE_URI"])
+    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)  # Redis down: don't lock people out
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    if app.config["UNSAFE_SEAT_GUARDS_OFF"] and not app.config["TESTING"]:
+        raise RuntimeError("UNSAFE_SEAT_GUARDS_OFF is a test-only switch")
+
+    configure_extensions(app)
+    configure_blueprints(app)
+    configure_security(app)
+    configure_cli(app)
+    return app
+
+
+def configure_extensions(app: Flask) -> None:
+    from webapp import database, logs
+    from webapp.auth.services import load_session_user
+    from webapp.extensions import csrf, db, limiter, login_manager, mail, migrate, redis_store
+    from webapp.htmx import full_redirect
+
+    logs.init_app(app)
+    db.init_app(app)
+    database.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))
+    csrf.init_app(app)
+    mail.init_app(app)
+    limiter.init_app(app)
+    redis_store.init_app(app)
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Please sign in first."
+    login_manager.login_message_category = "info"
+    login_manager.user_loader(load_session_user)
+
+    @login_manager.unauthorized_handler
+    def _sign_in_first():
+        from flask import flash
+
+        from webapp.auth.views import safe_next
+        from webapp.errors import error_body, wants_json
+
+        if wants_json():
+            return error_body("unauthorized", "Sign in first.", 401)
+        # After signing in, come back to the page the person was on, not to a POST URL.
+        if request.method == "GET":
+            back = request.full_path.rstrip("?")
+        else:
+            back = _local_referrer() or url_for("events.index")
+        flash("Please sign in first.", "info")
+        return full_redirect(url_for("auth.login", next=safe_next(back, "/")))
+
+
+def _local_referrer() -> str | None:
+    from urllib.parse import urlsplit
+
+    referrer = request.headers.get("HX-Current-URL") or request.referrer
+    if not referrer:
+        return None
+    parts = urlsplit(referrer)
+    if parts.netloc and parts.netloc != request.host:
+        return None
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def configure_blueprints(app: Flask) -> None:
+    from webapp.auth import bp as auth_bp
+    from webapp.events import bp as events_bp
+    from webapp.registrations import bp as registrations_bp
+
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(events_bp)
+    app.register_blueprint(registrations_bp)
+
+
+def configure_security(app: Flask) -> None:
+    from webapp.errors import register_handlers
+
+    register_handlers(app)
+    hops = app.config["PROXY_FIX_TRUSTED_HOPS"]
+    if hops:
+        # Exactly the proxies we run (nginx): one hop trusted, a spoofed extra hop ignored.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
+
+    @app.after_request
+    def _security_headers(response):
+        h = response.headers
+        h.setdefault("Content-Security-Policy",
+                      "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+                      "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+        h.setdefault("X-Content-Type-Options", "nosniff")
+        h.setdefault("Referrer-Policy", "same-origin")
+        h.setdefault("X-Frame-Options", "DENY")
+        if app.config["SESSION_COOKIE_SECURE"]:
+            h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        if request.endpoint != "static" and "Cache-Control" not in h:
+            h["Cache-Control"] = "no-store" if response.mimetype == "text/html" else "no-cache"
+        return response
+
+
+def configure_cli(app: Flask) -> None:
+    from webapp.cli import register_commands
+
+    register_commands(app)

@@ -1,0 +1,120 @@
+"""Accounts: sign-up, credential checks, sign-out everywhere."""
+
+from __future__ import annotations
+
+import email_validator
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from webapp.auth.models import User
+from webapp.database import write_session
+from webapp.errors import Conflict, Invalid
+from webapp.extensions import db
+
+# Addresses are checked for syntax only; reserved names (.test, .local) are fine for
+# private installations and test rigs, and deliverability is the SMTP server's business.
+email_validator.SPECIAL_USE_DOMAIN_NAMES = []
+
+PASSWORD_MIN, PASSWORD_MAX = 12, 128
+NAME_MAX = 100
+# The most common long passwords in breach corpora; the length rule stops the rest.
+COMMON_PASSWORDS = frozenset({
+    "password1234", "123456789012", "1234567890123", "12345678910", "qwertyuiopas",
+    "passwordpassword", "111111111111", "000000000000", "abcdefghijkl", "iloveyou1234",
+    "password12345", "qwerty123456", "1q2w3e4r5t6y", "welcome12345", "administrator",
+})
+
+
+class EmailTaken(Conflict):
+    code, message = "email_taken", "An account with this email already exists."
+
+
+def normalize_email(raw: str) -> str:
+    """A valid, lower-cased address, or Invalid."""
+    try:
+        info = validate_email((raw or "").strip(), check_deliverability=False,
+                              test_environment=True)
+    except EmailNotValidError as exc:
+        raise Invalid(f"Email: {exc}", code="invalid_email") from exc
+    if len(info.normalized) > 254:
+        raise Invalid("Email: at most 254 characters.", code="invalid_email")
+    return info.normalized.lower()
+
+
+def check_name(raw: str) -> str:
+    name = " ".join((raw or "").split())
+    if not 1 <= len(name) <= NAME_MAX:
+        raise Invalid(f"Name: 1 to {NAME_MAX} characters.", code="invalid_name")
+    return name
+
+
+def check_password(password: str) -> str:
+    if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
+        raise Invalid(f"Password: {PASSWORD_MIN} to {PASSWORD_MAX} characters.",
+                      code="invalid_password")
+    if password.lower() in COMMON_PASSWORDS:
+        raise Invalid("Password: that one is too common; choose another.",
+                      code="invalid_password")
+    return password
+
+
+def hash_password(password: str) -> str:
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
+
+
+def create_user(email: str, name: str, password: str, *, is_organizer: bool = False) -> User:
+    """Create an account.
+
+    :raise Invalid: a field is not acceptable (the message says which).
+    :raise EmailTaken: the address already has an account.
+    """
+    user = User(email=normalize_email(email), name=check_name(name),
+                password_hash=hash_password(check_password(password)),
+                is_organizer=is_organizer)
+    try:
+        with write_session() as session:
+            session.add(user)
+    except IntegrityError as exc:
+        raise EmailTaken() from exc
+    return user
+
+
+# A real hash, so an unknown address costs as much time as a wrong password.
+_dummy_hash: str | None = None
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user these credentials belong to, else None (same cost either way)."""
+    global _dummy_hash
+    try:
+        address = normalize_email(email)
+    except Invalid:
+        address = None
+    user = db.session.scalar(select(User).where(User.email == address)) if address else None
+    if user is None:
+        if _dummy_hash is None:
+            _dummy_hash = hash_password("not-a-real-password-at-all")
+        check_password_hash(_dummy_hash, password or "")
+        return None
+    return user if check_password_hash(user.password_hash, password or "") else None
+
+
+def load_session_user(session_id: str) -> User | None:
+    """Flask-Login's loader: '<id>:<version>' is valid only while the version matches."""
+    user_id, _, version = (session_id or "").partition(":")
+    if not (user_id.isdigit() and version.isdigit()):
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or user.session_version != int(version):
+        return None
+    return user
+
+
+def sign_out_everywhere(user_id: int) -> None:
+    """Invalidate every session and token of this person (sign-out, password change)."""
+    with write_session() as session:
+        session.execute(update(User).where(User.id == user_id)
+                        .values(session_version=User.session_version + 1))

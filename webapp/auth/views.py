@@ -1,0 +1,81 @@
+"""Sign-up, sign-in and sign-out pages."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import current_app, flash, redirect, request, session, url_for
+from flask_login import current_user, login_user, logout_user
+
+from webapp.auth import bp, services
+from webapp.auth.forms import LoginForm, SignupForm
+from webapp.errors import Invalid
+from webapp.extensions import limiter
+from webapp.htmx import render
+
+
+def safe_next(target: str | None, default: str) -> str:
+    """Only a path on this site: no scheme, no host, no '//' or '/\\' tricks."""
+    if not target or any(ch in target for ch in "\\\r\n\t") or not target.startswith("/"):
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//"):
+        return default
+    return target
+
+
+def _login_account_key() -> str:
+    return "login:" + (request.form.get("email") or "").strip().lower()
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_IP"], methods=["POST"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"], methods=["POST"],
+               key_func=_login_account_key)
+def login():
+    """Sign in; then go back where the person was going."""
+    next_url = safe_next(request.args.get("next"), url_for("registrations.dashboard"))
+    if current_user.is_authenticated:
+        return redirect(next_url, code=303)
+    form = LoginForm()
+    if form.validate_on_submit():
+        user = services.authenticate(form.email.data, form.password.data)
+        if user is not None:
+            session.clear()  # a fresh session at sign-in (no fixation)
+            login_user(user, remember=form.remember.data)
+            return redirect(next_url, code=303)
+        form.password.errors.append("Wrong email or password.")
+    status = 422 if request.method == "POST" else 200
+    return render("auth/login.html", form=form, next_url=next_url, status=status)
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup():
+    """Create an account and sign straight in."""
+    next_url = safe_next(request.args.get("next"), url_for("registrations.dashboard"))
+    form = SignupForm()
+    if form.validate_on_submit():
+        try:
+            user = services.create_user(form.email.data, form.name.data, form.password.data)
+        except services.EmailTaken:
+            form.email.errors.append("An account with this email already exists. Sign in instead?")
+        except Invalid as exc:
+            form.password.errors.append(exc.message)
+        else:
+            session.clear()
+            login_user(user)
+            flash(f"Welcome to Turnout, {user.name}.", "success")
+            return redirect(next_url, code=303)
+    status = 422 if request.method == "POST" else 200
+    return render("auth/signup.html", form=form, next_url=next_url, status=status)
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    """Sign out here and everywhere: older session cookies stop working."""
+    if current_user.is_authenticated:
+        services.sign_out_everywhere(current_user.id)
+    logout_user()
+    session.clear()
+    flash("You are signed out.", "info")
+    return redirect(url_for("events.index"), code=303)

@@ -1,0 +1,92 @@
+"""Settings from the environment, with safe defaults for a local run."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+INSTANCE_DIR = Path(os.environ.get("TURNOUT_INSTANCE", Path.cwd() / "instance"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Read a yes/no setting: 1/true/yes/on and 0/false/no/off."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    return raw.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    return int(raw) if raw not in (None, "") else default
+
+
+def normalize_database_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever spelling the URL uses."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one kept in the instance folder.
+
+    A generated key is stored so that sessions survive a restart of `make run`;
+    production sets SECRET_KEY explicitly.
+    """
+    key = os.environ.get("SECRET_KEY")
+    if key:
+        return key
+    path = INSTANCE_DIR / "secret_key"
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        INSTANCE_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_hex(32)
+        path.write_text(key)
+        path.chmod(0o600)
+        return key
+
+
+def from_env() -> dict:
+    """The whole configuration, read once when the app is built."""
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'turnout.db'}"
+    return {
+        "SECRET_KEY": _secret_key(),
+        "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        # Sessions: HttpOnly and SameSite by default; Secure where TLS ends in front of us.
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env_bool("SESSION_COOKIE_SECURE", False),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": env_bool("SESSION_COOKIE_SECURE", False),
+        "PERMANENT_SESSION_LIFETIME": env_int("SESSION_LIFETIME_SECONDS", 14 * 24 * 3600),
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
+        "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD", "scrypt"),
+        "MAIL_SERVER": os.environ.get("MAIL_SERVER", "127.0.0.1"),
+        "MAIL_PORT": env_int("MAIL_PORT", 8025),
+        "MAIL_USE_TLS": env_bool("MAIL_USE_TLS", False),
+        "MAIL_USE_SSL": env_bool("MAIL_USE_SSL", False),
+        "MAIL_USERNAME": os.environ.get("MAIL_USERNAME"),
+        "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD"),
+        "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER", "Turnout <noreply@turnout.local>"),
+        "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
+        "RATELIMIT_LOGIN_ACCOUNT": os.environ.get("RATELIMIT_LOGIN_ACCOUNT", "5 per minute"),
+        "RATELIMIT_LOGIN_IP": os.environ.get("RATELIMIT_LOGIN_IP", "20 per minute"),
+        # The seat gate: hold TTL must outlive the slowest request (gunicorn timeout 30 s).
+        "SEAT_GATE_ENABLED": env_bool("SEAT_GATE_ENABLED", True),
+        "SEAT_HOLD_TTL_MS": env_int("SEAT_HOLD_TTL_MS", 60_000),
+        "RECONCILE_INTERVAL_SECONDS": env_int("RECONCILE_INTERVAL_SECONDS", 60),
+        "SQLITE_BUSY_TIMEOUT_MS": env_int("SQLITE_BUSY_TIMEOUT_MS", 30_000),
+        "PROXY_FIX_TRUSTED_HOPS": env_int("PROXY_FIX_TRUSTED_HOPS", 0),
+        "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
+        # Test-only switches; create_app refuses them outside TESTING.
+        "TESTING": env_bool("TURNOUT_TESTING", False),
+        "UNSAFE_SEAT_GUARDS_OFF": env_bool("TURNOUT_UNSAFE_SEAT_GUARDS_OFF", False),
+        "UNSAFE_RACE_WINDOW_MS": env_int("TURNOUT_UNSAFE_RACE_WINDOW_MS", 0),
+    }

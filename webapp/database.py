@@ -1,0 +1,66 @@
+"""Engine set-up per database, and the short write transactions services use."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from flask import Flask
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session
+
+from webapp.extensions import db
+
+_IMMEDIATE = "turnout_write"
+
+
+def init_app(app: Flask) -> None:
+    """Tune SQLite for many concurrent writers; PostgreSQL needs nothing extra."""
+    with app.app_context():
+        engine = db.engine
+        if engine.dialect.name == "sqlite":
+            _configure_sqlite(engine, app.config["SQLITE_BUSY_TIMEOUT_MS"])
+
+
+def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    # pysqlite's own BEGIN handling is disabled so that we can say BEGIN IMMEDIATE:
+    # a write transaction that starts with a read would otherwise fail with
+    # "database is locked" at once instead of waiting for busy_timeout.
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # pragma: no cover - driver callback
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        if conn.get_execution_options().get(_IMMEDIATE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+@contextmanager
+def write_session() -> Iterator[Session]:
+    """One write transaction on its own connection: commit on success, roll back on error.
+
+    Services own their transaction through this, independent of whatever the
+    request's session has read so far (its snapshot may be old on SQLite).
+    """
+    engine = db.engine.execution_options(**{_IMMEDIATE: True})
+    with Session(bind=engine, expire_on_commit=False) as session, session.begin():
+        yield session
+    # The request's own session may hold an older snapshot (SQLite) and loaded
+    # objects; end its read transaction so the page shows what was just committed.
+    db.session.rollback()
+
+
+@contextmanager
+def read_session() -> Iterator[Session]:
+    """A fresh read snapshot, e.g. to rebuild Redis from what SQL holds right now."""
+    with Session(bind=db.engine, expire_on_commit=False) as session, session.begin():
+        yield session

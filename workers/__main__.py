@@ -1,0 +1,40 @@
+"""`python -m workers`: the RQ worker (with its scheduler for retries) plus periodic upkeep."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import sys
+
+import redis
+from rq import Queue, Worker
+from rq.serializers import JSONSerializer
+
+from webapp import create_app
+from workers import QUEUES, maintenance
+
+log = logging.getLogger("turnout.worker")
+
+
+def main() -> int:
+    app = create_app()  # built once; every job runs inside its context
+    # Upkeep runs in its own process: the RQ worker forks a work-horse per job,
+    # and forking a process that has other threads is not safe.
+    upkeep = multiprocessing.get_context("spawn").Process(
+        target=maintenance.run_forever, name="turnout-maintenance", daemon=True)
+    upkeep.start()
+    connection = redis.Redis.from_url(app.config["REDIS_URL"])  # RQ wants bytes, not str
+    queues = [Queue(name, connection=connection, serializer=JSONSerializer) for name in QUEUES]
+    try:
+        with app.app_context():
+            worker = Worker(queues, connection=connection, serializer=JSONSerializer)
+            log.info("worker started", extra={"queues": list(QUEUES)})
+            worker.work(with_scheduler=True)
+    finally:
+        upkeep.terminate()
+        upkeep.join(timeout=10)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
