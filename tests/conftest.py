@@ -32,8 +32,6 @@ os.environ.setdefault("TURNOUT_INSTANCE", tempfile.mkdtemp(prefix="turnout-insta
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "correct horse battery"
 FAST_HASH = "scrypt:1024:8:1"  # tests make many accounts; production uses the default cost
-WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-WORKER_INDEX = int(re.sub(r"\D", "", WORKER) or 0)
 
 
 def _port_open(host: str, port: int) -> bool:
@@ -54,21 +52,34 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """A real Redis: REDIS_URL, else the local server, else a private redis-server."""
-    db = 15 - WORKER_INDEX
-    if os.environ.get("REDIS_URL"):
-        base = os.environ["REDIS_URL"].rsplit("/", 1)[0] if re.search(r"/\d+$", os.environ[
-            "REDIS_URL"]) else os.environ["REDIS_URL"].rstrip("/")
-        yield f"{base}/{db}"
+    """A real Redis: REDIS_URL, else the local server, else a private redis-server.
+
+    On a shared server each test session claims a database index of its own,
+    so parallel runs (xdist workers, several developers) never flush each other.
+    """
+    explicit = os.environ.get("REDIS_URL")
+    if explicit:
+        base = re.sub(r"/\d+$", "", explicit.rstrip("/"))
+    elif _port_open("127.0.0.1", 6379):
+        base = "redis://127.0.0.1:6379"
+    else:
+        server = start_private_redis()
+        try:
+            yield f"redis://127.0.0.1:{server.port}/1"
+        finally:
+            server.stop()
         return
-    if _port_open("127.0.0.1", 6379):
-        yield f"redis://127.0.0.1:6379/{db}"
-        return
-    server = start_private_redis()
+    claims = redis.Redis.from_url(f"{base}/0")
+    index = next((i for i in range(15, 0, -1)
+                  if claims.set(f"turnout:test-claim:{i}", os.getpid(), nx=True, ex=3 * 3600)),
+                 None)
+    if index is None:
+        pytest.fail("all Redis databases 1-15 are claimed by other test runs")
     try:
-        yield f"redis://127.0.0.1:{server.port}/{db}"
+        yield f"{base}/{index}"
     finally:
-        server.stop()
+        claims.delete(f"turnout:test-claim:{index}")
+        claims.close()
 
 
 class PrivateRedis:
@@ -119,18 +130,47 @@ def _postgres_url() -> str | None:
     return None
 
 
-def _fresh_postgres_database(server_url: str) -> str:
-    """A database of this test run's own on the server, created empty."""
+def _admin_engine(server_url: str):
     from webapp.config import normalize_database_url
 
     url = make_url(normalize_database_url(server_url))
-    name = f"turnout_test_{WORKER}"
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    return url, create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+
+
+def _fresh_postgres_database(server_url: str) -> str:
+    """A database of this test session's own (named by pid), created empty.
+
+    Databases left behind by test sessions that died are dropped on the way.
+    """
+    url, admin = _admin_engine(server_url)
+    name = f"turnout_test_{os.getpid()}"
     with admin.connect() as conn:
+        for (stale,) in conn.execute(text(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'turnout\\_test\\_%'")):
+            pid = stale.rsplit("_", 1)[-1]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{stale}" WITH (FORCE)'))
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin.dispose()
     return url.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_postgres_database(database_url: str) -> None:
+    url, admin = _admin_engine(database_url)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
@@ -143,6 +183,7 @@ def database_url(request, tmp_path_factory) -> str:
         if server is None:
             pytest.skip("PostgreSQL not reachable: set TEST_DATABASE_URL or start it on :5432")
         url = _fresh_postgres_database(server)
+        request.addfinalizer(lambda: _drop_postgres_database(url))
     upgrade_schema(url)
     return url
 
@@ -183,7 +224,7 @@ def clean_database() -> None:
             conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
         else:
             for table in TABLES:
-                conn.execute(text(f"DELETE FROM {table}"))
+                conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - fixed names
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 
 def test_register_and_cancel_roundtrip(signed_in, make_event, counts):
-    client, user = signed_in
+    client, _user = signed_in
     event = make_event(capacity=2)
     response = client.post(f"/events/{event.id}/register", htmx=True)
     assert response.status_code == 200, response.get_data(as_text=True)

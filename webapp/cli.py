@@ -14,7 +14,7 @@ from webapp.errors import ServiceError
 users_cli = AppGroup("users", help="Manage accounts.")
 seats_cli = AppGroup("seats", help="The Redis seat gate.")
 
-DEMO_PASSWORD = "turnout-demo-2026"
+DEMO_PASSWORD = "turnout-demo-2026"  # noqa: S105 - public demo accounts, printed by make run
 DEMO_ACCOUNTS = [
     ("organizer@turnout.test", "Olivia Organizer", True),
     ("alice@turnout.test", "Alice Attendee", False),

@@ -5,9 +5,8 @@ Revises: (none)
 Create Date: 2026-11-21 10:09:29.853924
 
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 # revision identifiers, used by Alembic.
 revision = '43aeb542aa71'

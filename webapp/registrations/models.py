@@ -32,7 +32,8 @@ class Registration(db.Model):
             name="position_only_when_waitlisted",
         ),
         CheckConstraint(
-            "(status = 'cancelled') = (cancelled_at IS NOT NULL)", name="cancelled_at_when_cancelled"
+            "(status = 'cancelled') = (cancelled_at IS NOT NULL)",
+            name="cancelled_at_when_cancelled",
         ),
     )
 
