@@ -4,16 +4,29 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, make_response, redirect, render_template, request
+from flask import Response, after_this_request, g, make_response, redirect, render_template, request
 from jinja2_fragments.flask import render_block
 
 
 def is_htmx() -> bool:
     """An htmx request wanting a fragment (a history restore wants the whole page)."""
+    _vary_on_hx_request()
     return (
         request.headers.get("HX-Request") == "true"
         and request.headers.get("HX-History-Restore-Request") != "true"
     )
+
+
+def _vary_on_hx_request() -> None:
+    # Any answer chosen by reading HX-Request (redirects and HX-Location too) must say so.
+    if not g.get("_varies_on_hx_request"):
+        g._varies_on_hx_request = True
+        after_this_request(_add_vary)
+
+
+def _add_vary(response: Response) -> Response:
+    response.vary.add("HX-Request")
+    return response
 
 
 def render(template: str, block: str | None = None, status: int = 200, **context) -> Response:

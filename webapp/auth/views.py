@@ -72,7 +72,15 @@ def signup():
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
-    """Sign out here and everywhere: older session cookies stop working."""
+    """Sign out here and everywhere: older session cookies stop working.
+
+    A GET from another site (a link, an image, a navigation) only asks first:
+    browsers say so in Sec-Fetch-Site. Our own pages and scripts sign out directly.
+    """
+    cross_site = request.headers.get("Sec-Fetch-Site", "same-origin") not in (
+        "same-origin", "none")
+    if request.method == "GET" and cross_site and current_user.is_authenticated:
+        return render("auth/logout.html")
     if current_user.is_authenticated:
         services.sign_out_everywhere(current_user.id)
     logout_user()

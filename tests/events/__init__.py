@@ -1,0 +1,1 @@
+"""Tests for webapp.events: the event list and the event page."""

@@ -1,0 +1,1 @@
+"""HTTP tests for webapp.registrations.views (tests/registrations/ holds the service tests)."""
