@@ -43,9 +43,16 @@ def create_user_command(email: str, name: str, password: str, organizer: bool) -
 @seats_cli.command("reconcile")
 def reconcile_command() -> None:
     """Rebuild Redis seat counters from SQL for every upcoming event; report drift."""
+    from webapp.registrations.gate import GateBusy, GateUnavailable
     from webapp.registrations.reconcile import reconcile_upcoming
 
-    report = reconcile_upcoming()
+    busy = None
+    try:
+        report = reconcile_upcoming()
+    except GateBusy as exc:
+        report, busy = exc.report, str(exc)
+    except GateUnavailable as exc:
+        raise click.ClickException(f"Redis did not answer: {exc}") from exc
     for drift in report:
         if not drift.existed:
             state = "rebuilt (was missing)"
@@ -56,8 +63,12 @@ def reconcile_command() -> None:
             state = "ok"
         click.echo(f"event {drift.event_id}: sql capacity {drift.sql_capacity} confirmed "
                    f"{drift.sql_confirmed} -> {state}")
-    repaired = sum(1 for d in report if d.drifted)
-    click.echo(f"{len(report)} upcoming event(s) checked, {repaired} repaired.")
+    rebuilt = sum(1 for d in report if not d.existed)
+    repaired = sum(1 for d in report if d.existed and d.drifted)
+    click.echo(f"{len(report)} upcoming event(s) checked: {repaired} repaired, "
+               f"{rebuilt} rebuilt (were missing).")
+    if busy:
+        raise click.ClickException(f"{busy}; run it again when the rush is over.")
 
 
 def seed_demo_data() -> list[str]:

@@ -35,6 +35,10 @@ class GateUnavailable(Exception):
     """Redis could not be asked; the caller falls back to the SQL guard alone."""
 
 
+class GateBusy(GateUnavailable):
+    """An event kept changing while it was rebuilt; the next attempt may succeed."""
+
+
 @dataclass(frozen=True)
 class EventKeys:
     seats: str
@@ -122,7 +126,8 @@ class SeatGate:
 
     def vacate(self, event_id: int, user_id: int) -> bool:
         k = EventKeys.for_event(event_id)
-        return bool(self._call(self._vacate, [k.seats, k.confirmed, k.version], [user_id]))
+        return bool(self._call(self._vacate, [k.seats, k.confirmed, k.version, k.holds, k.tokens],
+                               [user_id]))
 
     def rebuild(self, event_id: int, *, force: bool) -> Drift | None:
         """Load the event's seats from SQL; with force, replace what Redis has (reconcile).
@@ -150,7 +155,7 @@ class SeatGate:
             if drift.drifted and drift.existed:
                 log.warning("seat counter drift repaired", extra=vars(drift))
             return drift
-        raise GateUnavailable(f"event {event_id} kept changing while it was rebuilt")
+        raise GateBusy(f"event {event_id} kept changing while it was rebuilt")
 
     def forget(self, event_id: int) -> None:
         k = EventKeys.for_event(event_id)

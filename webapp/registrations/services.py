@@ -119,6 +119,14 @@ def _register(event_id: int, user_id: int, request_id: str | None) -> Outcome:
             # The SQL guard alone still cannot oversell; Redis is only the fast path.
             log.warning("seat gate unavailable, using the SQL guard alone",
                         extra={"event_id": event_id, "error": str(exc), "request_id": request_id})
+        except ServiceError:
+            raise
+        except Exception as exc:  # e.g. the database failed while the gate loaded the event
+            log.exception("registration failed before a seat was held",
+                          extra={"event_id": event_id, "user_id": user_id,
+                                 "request_id": request_id})
+            _reject(event_id, user_id, "failed", request_id, type(exc).__name__)
+            raise RegistrationFailed() from exc
         else:
             if decision.status in (seat_gate.REGISTERED, seat_gate.PENDING):
                 _reject(event_id, user_id, "rejected_duplicate", request_id, decision.status)
