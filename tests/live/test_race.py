@@ -1,0 +1,283 @@
+"""Races over real HTTP against a real gunicorn: no oversell, no double booking, as SQL sees it.
+
+Every person signs in through the real /login form with a requests.Session of
+their own, takes the X-CSRFToken from the page's hx-headers like htmx does,
+and then all clicks are released at once by a barrier.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pytest
+import requests
+
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.slow
+
+TIMEOUT = 30  # gunicorn's own worker timeout; an answer later than that is a hang
+RACE_BUDGET_SECONDS = 20
+FULL = "This event is full"
+ALREADY = "You are already registered"
+CSRF_IN_PAGE = re.compile(r'"X-CSRFToken": "([^"]+)"')
+CSRF_INPUT = re.compile(r'<input[^>]*\bname="csrf_token"[^>]*>')
+VALUE = re.compile(r'\bvalue="([^"]+)"')
+
+
+# --- people -----------------------------------------------------------------------
+
+@dataclass
+class Person:
+    """One signed-in browser: its cookies and the CSRF token its pages carry."""
+
+    email: str
+    http: requests.Session
+    csrf: str
+
+
+def form_csrf(html: str) -> str:
+    tag = CSRF_INPUT.search(html)
+    assert tag, "no csrf_token hidden input on the page"
+    return VALUE.search(tag.group(0)).group(1)
+
+
+def page_csrf(html: str) -> str:
+    match = CSRF_IN_PAGE.search(html)
+    assert match, "no X-CSRFToken in the page's hx-headers"
+    return match.group(1)
+
+
+def sign_in(base_url: str, email: str, event_id: int) -> Person:
+    """Sign in through the form, then open the event page and take its htmx CSRF token."""
+    http = requests.Session()
+    login = http.get(f"{base_url}/login", timeout=TIMEOUT)
+    assert login.status_code == 200, login.text
+    signed = http.post(f"{base_url}/login", timeout=TIMEOUT, allow_redirects=False,
+                       data={"email": email, "password": PASSWORD,
+                             "csrf_token": form_csrf(login.text)})
+    assert signed.status_code == 303, (signed.status_code, signed.text[:500])
+    page = http.get(f"{base_url}/events/{event_id}", timeout=TIMEOUT)
+    assert page.status_code == 200, page.text[:500]
+    assert "Sign out" in page.text, "the session cookie did not sign the person in"
+    return Person(email, http, page_csrf(page.text))
+
+
+def sign_in_all(base_url: str, emails: list[str], event_id: int) -> list[Person]:
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        return list(pool.map(lambda e: sign_in(base_url, e, event_id), emails))
+
+
+def same_person_tabs(person: Person, base_url: str, event_id: int, tabs: int) -> list[Person]:
+    """The same signed-in person in several tabs: one cookie, one connection per tab."""
+    copies = []
+    for _ in range(tabs):
+        http = requests.Session()
+        http.cookies.update(person.http.cookies)
+        page = http.get(f"{base_url}/events/{event_id}", timeout=TIMEOUT)  # opens the connection
+        assert page.status_code == 200 and "Register" in page.text, page.text[:500]
+        copies.append(Person(person.email, http, page_csrf(page.text)))
+    return copies
+
+
+# --- the race -------------------------------------------------------------------------
+
+@dataclass
+class Answer:
+    status: int | None
+    hx_location: str | None
+    text: str
+    started: float
+    finished: float
+    error: str | None = None
+
+    @property
+    def seconds(self) -> float:
+        return self.finished - self.started
+
+
+def hx_location_path(response: requests.Response) -> str | None:
+    raw = response.headers.get("HX-Location")
+    if raw is None:
+        return None
+    return json.loads(raw)["path"] if raw.lstrip().startswith("{") else raw
+
+
+def click_register(person: Person, base_url: str, event_id: int) -> Callable[[], requests.Response]:
+    def click() -> requests.Response:
+        return person.http.post(f"{base_url}/events/{event_id}/register", timeout=TIMEOUT,
+                                headers={"HX-Request": "true", "X-CSRFToken": person.csrf,
+                                         "HX-Current-URL": f"{base_url}/events/{event_id}"})
+
+    return click
+
+
+def release_at_once(clicks: list[Callable[[], requests.Response]]) -> list[Answer]:
+    """Run every click on its own thread, all released by one barrier; every answer kept."""
+    barrier = threading.Barrier(len(clicks))
+    answers: list[Answer | None] = [None] * len(clicks)
+
+    def run(i: int, click: Callable[[], requests.Response]) -> None:
+        barrier.wait(timeout=60)
+        started = time.perf_counter()
+        try:
+            response = click()
+        except requests.RequestException as exc:
+            answers[i] = Answer(None, None, "", started, time.perf_counter(), repr(exc))
+        else:
+            answers[i] = Answer(response.status_code, hx_location_path(response),
+                                response.text, started, time.perf_counter())
+
+    threads = [threading.Thread(target=run, args=(i, c), daemon=True)
+               for i, c in enumerate(clicks)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=TIMEOUT + 60)
+    assert all(a is not None for a in answers), "a click thread never finished"
+    return answers  # type: ignore[return-value]
+
+
+def tally(answers: list[Answer], event_id: int) -> dict:
+    confirmation = f"/events/{event_id}/confirmation"
+    seconds = [a.seconds for a in answers]
+    return {
+        "confirmed": sum(a.hx_location == confirmation for a in answers),
+        "full": sum(FULL in a.text for a in answers),
+        "already": sum(ALREADY in a.text for a in answers),
+        "5xx": sum(a.status is not None and a.status >= 500 for a in answers),
+        "errors": [a.error for a in answers if a.error],
+        "statuses": sorted({a.status for a in answers}, key=str),
+        "wall_s": round(max(a.finished for a in answers) - min(a.started for a in answers), 3),
+        "median_s": round(statistics.median(seconds), 3),
+        "max_s": round(max(seconds), 3),
+    }
+
+
+def report(label: str, backend: str, result: dict, sql: dict) -> None:
+    print(f"\n[{backend}] {label}: {json.dumps(result)} sql={json.dumps(sql, default=str)}")
+
+
+def rejections_by_detail(app, event_id: int) -> dict[str, int]:
+    """Who turned the losers away: "gate" / "registered" / "pending" (Redis) or "sql"."""
+    from sqlalchemy import text
+
+    from webapp.database import read_session
+
+    with app.app_context(), read_session() as s:
+        return dict(s.execute(text(
+            "SELECT coalesce(detail, ''), count(*) FROM activity_log WHERE event_id = :e"
+            " AND outcome IN ('rejected_full', 'rejected_duplicate') GROUP BY detail"),
+            {"e": event_id}).all())
+
+
+def assert_guarded_by(server, app, event_id: int) -> None:
+    """The server's mode really was what the test says: the gate, or SQL alone."""
+    details = rejections_by_detail(app, event_id)
+    if server.mode == "gate":
+        assert "sql" not in details, details
+    else:
+        assert set(details) == {"sql"}, details
+
+
+def assert_clean_log(server, mark: int) -> None:
+    problems = server.problems_since(mark)
+    assert not problems, "gunicorn logged trouble:\n" + "\n".join(problems[:20])
+
+
+# --- tests ----------------------------------------------------------------------------
+
+# Module-scoped so that pytest runs all tests of one mode together: one server each.
+modes = pytest.mark.parametrize("mode", ["gate", "sql-guard-alone"], scope="module")
+
+
+@pytest.fixture
+def guarded_server(mode, live_server_factory):
+    """The production server, and one with the Redis gate off (as if Redis were down)
+    so that the conditional UPDATE and the unique constraint face the race alone."""
+    server = live_server_factory() if mode == "gate" else live_server_factory(
+        SEAT_GATE_ENABLED="0")
+    server.mode = mode
+    return server
+
+
+@modes
+def test_fifty_people_race_for_five_seats(app, guarded_server, make_user, make_event, counts,
+                                         backend):
+    live_server = guarded_server
+    event = make_event(capacity=5)
+    people = sign_in_all(live_server.url, [make_user().email for _ in range(50)], event.id)
+    mark = live_server.log_mark()
+
+    answers = release_at_once([click_register(p, live_server.url, event.id) for p in people])
+
+    result, sql = tally(answers, event.id), counts(event.id)
+    report(f"50 people, 5 seats ({live_server.mode})", backend, result, sql)
+    assert result["errors"] == []
+    assert result["5xx"] == 0, [a.text[:300] for a in answers if a.status and a.status >= 500]
+    assert result["confirmed"] == 5
+    assert result["full"] == 45
+    assert all(a.status == 200 for a in answers), result["statuses"]
+    # The losers get the panel fragment, not a page.
+    assert not any("<html" in a.text for a in answers if FULL in a.text)
+    assert sql["confirmed"] == 5
+    assert sql["confirmed_count"] == 5
+    assert sql["waitlisted"] == 0
+    assert sql["activity"].get("confirmed") == 5
+    assert sql["activity"].get("rejected_full") == 45
+    assert_guarded_by(live_server, app, event.id)
+    assert result["wall_s"] < RACE_BUDGET_SECONDS
+    assert_clean_log(live_server, mark)
+
+
+@modes
+def test_same_person_clicking_twenty_times_gets_one_seat(app, guarded_server, make_user,
+                                                         make_event, counts, backend):
+    live_server = guarded_server
+    event = make_event(capacity=5)
+    person = sign_in(live_server.url, make_user().email, event.id)
+    tabs = same_person_tabs(person, live_server.url, event.id, 20)
+    mark = live_server.log_mark()
+
+    answers = release_at_once([click_register(t, live_server.url, event.id) for t in tabs])
+
+    result, sql = tally(answers, event.id), counts(event.id)
+    report(f"1 person, 20 clicks ({live_server.mode})", backend, result, sql)
+    assert result["errors"] == []
+    assert result["5xx"] == 0, [a.text[:300] for a in answers if a.status and a.status >= 500]
+    assert result["confirmed"] == 1
+    assert result["already"] == 19
+    assert all(a.status == 200 for a in answers), result["statuses"]
+    assert sql["confirmed"] == 1
+    assert sql["confirmed_count"] == 1
+    assert sql["waitlisted"] == sql["cancelled"] == 0
+    assert sql["activity"].get("confirmed") == 1
+    assert sql["activity"].get("rejected_duplicate") == 19
+    assert_guarded_by(live_server, app, event.id)
+    assert result["wall_s"] < RACE_BUDGET_SECONDS
+    assert_clean_log(live_server, mark)
+
+
+def test_control_run_without_guards_oversells(app, live_server_factory, make_user, make_event,
+                                              counts, backend):
+    """The same race with the guards switched off must oversell, or the race test is blind."""
+    unsafe = live_server_factory(TURNOUT_UNSAFE_SEAT_GUARDS_OFF="1",
+                                 TURNOUT_UNSAFE_RACE_WINDOW_MS="50")
+    event = make_event(capacity=5)
+    people = sign_in_all(unsafe.url, [make_user().email for _ in range(50)], event.id)
+
+    answers = release_at_once([click_register(p, unsafe.url, event.id) for p in people])
+
+    result, sql = tally(answers, event.id), counts(event.id)
+    report("control run, guards off", backend, result, sql)
+    assert result["errors"] == []
+    assert sql["confirmed"] > 5, "the unguarded server did not oversell: the race is not racing"
+    assert result["confirmed"] == sql["confirmed"]
+    assert result["wall_s"] < RACE_BUDGET_SECONDS
