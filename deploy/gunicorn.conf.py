@@ -23,3 +23,6 @@ accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOGLEVEL", "info")
 forwarded_allow_ips = "127.0.0.1"
+# gunicorn's runtime control socket lives at one path per user
+# (~/.gunicorn/gunicorn.ctl), which would collide between instances; we use signals.
+control_socket_disable = True

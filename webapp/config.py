@@ -56,7 +56,14 @@ def from_env() -> dict:
     return {
         "SECRET_KEY": _secret_key(),
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # Per process: one connection per gunicorn thread (8) plus headroom. With
+        # 2 workers per core, 4 workers use at most 4 x 16 connections (PostgreSQL: 100).
+        "SQLALCHEMY_ENGINE_OPTIONS": {
+            "pool_pre_ping": True,
+            "pool_size": env_int("DB_POOL_SIZE", 8),
+            "max_overflow": env_int("DB_POOL_OVERFLOW", 8),
+            "pool_timeout": 10,
+        },
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         # Sessions: HttpOnly and SameSite by default; Secure where TLS ends in front of us.
         "SESSION_COOKIE_HTTPONLY": True,

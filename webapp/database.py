@@ -51,6 +51,9 @@ def write_session() -> Iterator[Session]:
     Services own their transaction through this, independent of whatever the
     request's session has read so far (its snapshot may be old on SQLite).
     """
+    # Hand the request session's connection back first: a request then holds
+    # one connection at a time, and on SQLite no old read snapshot stays open.
+    db.session.rollback()
     engine = db.engine.execution_options(**{_IMMEDIATE: True})
     with Session(bind=engine, expire_on_commit=False) as session, session.begin():
         yield session

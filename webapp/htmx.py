@@ -63,7 +63,26 @@ def full_redirect(url: str) -> Response:
 
 
 def render_error(status: int, message: str) -> Response:
-    """An error as a page, or for htmx as a notice swapped into the page's message area."""
+    """An error as a page, or for htmx as a notice swapped into the page's message area.
+
+    If the page itself cannot be rendered (the database behind current_user is
+    down, say), a bare page still gives the message and the request id.
+    """
+    try:
+        return _render_error(status, message)
+    except Exception:
+        from flask import g
+        from markupsafe import escape
+
+        reference = escape(g.get("request_id") or "")
+        body = (f"<!doctype html><title>Error {status}</title><h1>Error {status}</h1>"
+                f"<p>{escape(message)}</p><p>Reference: <code>{reference}</code></p>")
+        response = make_response(body, status)
+        response.vary.add("HX-Request")
+        return response
+
+
+def _render_error(status: int, message: str) -> Response:
     if is_htmx():
         response = make_response(
             render_template("errors/_notice.html", status=status, message=message), status

@@ -12,6 +12,7 @@ from webapp.registrations import bp, services
 from webapp.registrations.models import CONFIRMED
 from webapp.registrations.services import Panel, RegistrationClosed
 
+
 def _panel(panel: Panel, status: int = 200):
     """The panel alone: the answer to the panel's own htmx POSTs."""
     return render("registrations/_panel.html", status=status, panel=panel)
