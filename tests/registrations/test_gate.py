@@ -36,8 +36,7 @@ def token() -> str:
 def raw_reserve(gate, event_id: int, user_id: int, hold_token: str, ttl_ms: int = 60_000):
     """The reserve script itself, without the wrapper's rebuild-on-missing loop."""
     k = EventKeys.for_event(event_id)
-    status, seats_left = gate._reserve(keys=[k.seats, k.confirmed, k.holds, k.tokens],
-                                       args=[user_id, hold_token, ttl_ms])
+    status, seats_left = gate._reserve(keys=k.all, args=[user_id, hold_token, ttl_ms])
     return status, int(seats_left)
 
 
@@ -244,9 +243,9 @@ def test_rebuild_script_refuses_to_write_when_the_version_moved(gate, make_event
     k = EventKeys.for_event(event.id)
     redis_client.set(k.version, 7)
 
-    result = gate._rebuild(keys=[k.seats, k.confirmed, k.version], args=["6", 4, "0", 1, 2])
+    result = gate._rebuild(keys=k.all, args=["6", 4, "0", "0", -1, 2, 1, 2])
 
-    assert result == ["retry", 0, 0, 0, 0, 0]
+    assert result == ["retry", 0, 0, 0, 0, 0, 0]
     assert not redis_client.exists(k.seats, k.confirmed)
 
 
@@ -272,7 +271,7 @@ def test_rebuild_reads_sql_again_when_a_commit_lands_in_between(
     monkeypatch.setattr(seat_gate, "_sql_snapshot", snapshot_then_a_commit_lands)
     drift = gate.rebuild(event.id, force=False)
 
-    assert [(cap, sorted(users)) for cap, users in snapshots] == [
+    assert [(snap.capacity, sorted(snap.confirmed)) for snap in snapshots] == [
         (3, [early.id]), (3, sorted([early.id, late.id]))]
     assert drift.sql_confirmed == 2
     assert redis_state(redis_client, event.id)["confirmed"] == {early.id, late.id}
@@ -385,7 +384,7 @@ def test_every_key_of_one_event_hashes_to_one_cluster_slot(event_id):
     assert crc16_xmodem(b"123456789") == 0x31C3  # the reference value in the cluster spec
     keys = astuple(EventKeys.for_event(event_id))
 
-    assert len(set(keys)) == 5
+    assert len(set(keys)) == 7
     assert all(key.count(f"{{event:{event_id}}}") == 1 for key in keys)
     assert {cluster_slot(key) for key in keys} == {cluster_slot(f"event:{event_id}")}
     assert {key_slot(key.encode()) for key in keys} == {cluster_slot(keys[0])}
@@ -398,10 +397,19 @@ def test_scripts_touch_only_the_keys_they_are_given(script):
     calls = re.findall(r"redis\.call\('(\w+)'(?:,\s*([^,)]+))?", source)
 
     assert calls
+    # Keys come from KEYS (directly or through a local that aliases KEYS entries),
+    # never from a string the script builds.
+    code = "\n".join(line.split("--", 1)[0] for line in source.splitlines())
+    assert ".." not in code, f"{script}.lua builds a string"
     for command, first_arg in calls:
         if command == "TIME":
             continue
-        assert re.fullmatch(r"KEYS\[\d\]", first_arg), f"{script}.lua: {command} {first_arg}"
+        assert re.fullmatch(r"KEYS\[\d\]|[a-z_]+", first_arg), (script, command, first_arg)
+        if not first_arg.startswith("KEYS"):
+            aliases = re.findall(rf"(?:local\s+{first_arg}\s*=|{first_arg}\s+in\s+ipairs|"
+                                 rf"function\s+\w+\({first_arg}\b)[^\n]*", source)
+            assert aliases, f"{script}.lua: {first_arg} is not an alias of KEYS"
+            assert all("KEYS[" in a or "function" in a for a in aliases), aliases
 
 
 # --- the scripts under concurrency -------------------------------------------

@@ -304,7 +304,7 @@ def test_an_unknown_event_is_not_found_and_nothing_is_written(app_ctx, make_user
 
     with pytest.raises(NotFound):
         services.register(424242, person.id)
-    with pytest.raises(NotRegistered):
+    with pytest.raises(NotFound):
         services.cancel(424242, person.id)
 
     with read_session() as s:

@@ -3,11 +3,12 @@
 Redis only decides who may try; SQL decides who gets the seat. Each event's
 keys share the hash tag ``{event:<id>}`` so every script works on Redis Cluster.
 
-    reserve  -> hold (TTL) | full | registered | pending | missing (rebuild from SQL)
-    confirm  -> after the SQL commit: the hold becomes a confirmed seat
+    reserve  -> seat hold | waitlist hold (TTL) | full | registered | waitlisted | pending
+                | missing (rebuild from SQL first)
+    confirm  -> after the SQL commit: the hold becomes what SQL decided (seat or waitlist)
     release  -> after a failed commit: the hold is given back (idempotent per token)
-    vacate   -> after a committed cancellation: the seat is free again
-    rebuild  -> load capacity and confirmed people from SQL (lazy, or reconcile)
+    vacate   -> after a committed cancellation: the person leaves, promotions move in
+    rebuild  -> load capacity, waitlist settings and people from SQL (lazy, or reconcile)
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ from sqlalchemy import select
 from webapp.database import read_session
 from webapp.errors import NotFound
 from webapp.events.models import Event
-from webapp.registrations.models import CONFIRMED, Registration
+from webapp.registrations.models import CONFIRMED, WAITLISTED, Registration
 
 log = logging.getLogger("turnout.gate")
 
-HELD, FULL, REGISTERED, PENDING, MISSING = "held", "full", "registered", "pending", "missing"
+HELD, WAIT_HELD, FULL, MISSING = "held", "wait_held", "full", "missing"
+REGISTERED, WAITLISTED_ALREADY, PENDING = "registered", "waitlisted", "pending"
 _MAX_REBUILD_TRIES = 20
 
 
@@ -43,15 +45,23 @@ class GateBusy(GateUnavailable):
 class EventKeys:
     seats: str
     confirmed: str
+    waitlisted: str
     holds: str
+    wholds: str
     tokens: str
     version: str
 
     @classmethod
     def for_event(cls, event_id: int) -> EventKeys:
         tag = f"turnout:{{event:{int(event_id)}}}"
-        return cls(f"{tag}:seats", f"{tag}:confirmed", f"{tag}:holds", f"{tag}:tokens",
-                   f"{tag}:version")
+        return cls(*(f"{tag}:{name}" for name in (
+            "seats", "confirmed", "waitlisted", "holds", "wholds", "tokens", "version")))
+
+    @property
+    def all(self) -> list[str]:
+        """The seven keys, in the order every script takes them."""
+        return [self.seats, self.confirmed, self.waitlisted, self.holds, self.wholds,
+                self.tokens, self.version]
 
 
 @dataclass(frozen=True)
@@ -72,11 +82,12 @@ class Drift:
     sql_confirmed: int
     missing: int
     extra: int
+    waitlist_drift: int = 0
 
     @property
     def drifted(self) -> bool:
         return (not self.existed or self.redis_capacity != self.sql_capacity
-                or self.missing > 0 or self.extra > 0)
+                or self.missing > 0 or self.extra > 0 or self.waitlist_drift > 0)
 
 
 @cache
@@ -107,27 +118,29 @@ class SeatGate:
         k = EventKeys.for_event(event_id)
         for _ in range(_MAX_REBUILD_TRIES):
             status, seats_left = self._call(
-                self._reserve, [k.seats, k.confirmed, k.holds, k.tokens],
-                [user_id, token, self.hold_ttl_ms],
-            )
+                self._reserve, k.all, [user_id, token, self.hold_ttl_ms])
             if status != MISSING:
                 return Decision(status, int(seats_left))
             self.rebuild(event_id, force=False)
         raise GateUnavailable(f"event {event_id} could not be loaded into Redis")
 
-    def confirm(self, event_id: int, user_id: int, token: str | None) -> bool:
-        k = EventKeys.for_event(event_id)
-        return bool(self._call(self._confirm, [k.seats, k.confirmed, k.holds, k.tokens, k.version],
-                               [user_id, token or ""]))
+    def confirm(self, event_id: int, user_id: int, token: str | None,
+                status: str = CONFIRMED) -> bool:
+        """Count the person as SQL committed them: 'confirmed' or 'waitlisted'."""
+        return bool(self._call(self._confirm, EventKeys.for_event(event_id).all,
+                               [user_id, token or "", status]))
 
     def release(self, event_id: int, user_id: int, token: str) -> bool:
-        k = EventKeys.for_event(event_id)
-        return bool(self._call(self._release, [k.holds, k.tokens], [user_id, token]))
+        return bool(self._call(self._release, EventKeys.for_event(event_id).all,
+                               [user_id, token]))
 
-    def vacate(self, event_id: int, user_id: int) -> bool:
-        k = EventKeys.for_event(event_id)
-        return bool(self._call(self._vacate, [k.seats, k.confirmed, k.version, k.holds, k.tokens],
-                               [user_id]))
+    def vacate(self, event_id: int, user_id: int | None,
+               promoted: list[int] | tuple[int, ...] = ()) -> bool:
+        """Mirror a committed cancellation (user_id leaves) and its promotions.
+
+        Returns whether the leaver was counted in Redis and now is not."""
+        return bool(self._call(self._vacate, EventKeys.for_event(event_id).all,
+                              ["" if user_id is None else user_id, *promoted]))
 
     def rebuild(self, event_id: int, *, force: bool) -> Drift | None:
         """Load the event's seats from SQL; with force, replace what Redis has (reconcile).
@@ -140,18 +153,21 @@ class SeatGate:
             # Read the version before SQL: if a commit lands in between, the
             # script sees the version moved and we read SQL again.
             version = self._call(self.client.get, k.version) or "0"
-            capacity, confirmed = _sql_snapshot(event_id)
-            result = self._call(
-                self._rebuild, [k.seats, k.confirmed, k.version],
-                [version, capacity, "1" if force else "0", *confirmed],
-            )
-            status, existed, redis_capacity, redis_confirmed, missing, extra = result
+            snap = _sql_snapshot(event_id)
+            result = self._call(self._rebuild, k.all, [
+                version, snap.capacity, "1" if force else "0",
+                "1" if snap.waitlist_enabled else "0",
+                -1 if snap.waitlist_capacity is None else snap.waitlist_capacity,
+                len(snap.confirmed), *snap.confirmed, *snap.waitlisted,
+            ])
+            status, existed, redis_capacity, redis_confirmed, missing, extra, wdrift = result
             if status == "retry":
                 continue
             if status == "exists":
                 return None
             drift = Drift(event_id, bool(existed), int(redis_capacity), int(redis_confirmed),
-                          capacity, len(confirmed), int(missing), int(extra))
+                          snap.capacity, len(snap.confirmed), int(missing), int(extra),
+                          int(wdrift))
             if drift.drifted and drift.existed:
                 log.warning("seat counter drift repaired", extra=vars(drift))
             return drift
@@ -159,7 +175,8 @@ class SeatGate:
 
     def forget(self, event_id: int) -> None:
         k = EventKeys.for_event(event_id)
-        self._call(self.client.delete, k.seats, k.confirmed, k.holds, k.tokens)
+        self._call(self.client.delete, k.seats, k.confirmed, k.waitlisted, k.holds, k.wholds,
+                   k.tokens)
 
     def held_count(self, event_id: int) -> int:
         return int(self._call(self.client.zcard, EventKeys.for_event(event_id).holds))
@@ -176,17 +193,28 @@ class SeatGate:
             raise GateUnavailable(str(exc)) from exc
 
 
-def _sql_snapshot(event_id: int) -> tuple[int, list[int]]:
-    """Capacity and confirmed people of one event, as SQL has them right now."""
+@dataclass(frozen=True)
+class Snapshot:
+    capacity: int
+    waitlist_enabled: bool
+    waitlist_capacity: int | None
+    confirmed: list[int]
+    waitlisted: list[int]
+
+
+def _sql_snapshot(event_id: int) -> Snapshot:
+    """An event's seats and waitlist as SQL has them right now."""
     with read_session() as s:
-        capacity = s.scalar(select(Event.capacity).where(Event.id == event_id))
-        if capacity is None:
+        row = s.execute(select(Event.capacity, Event.waitlist_enabled, Event.waitlist_capacity)
+                        .where(Event.id == event_id)).one_or_none()
+        if row is None:
             raise NotFound("That event does not exist.")
-        confirmed = list(
-            s.scalars(
-                select(Registration.user_id).where(
-                    Registration.event_id == event_id, Registration.status == CONFIRMED
-                )
-            )
-        )
-    return capacity, confirmed
+        people = s.execute(
+            select(Registration.user_id, Registration.status)
+            .where(Registration.event_id == event_id,
+                   Registration.status.in_((CONFIRMED, WAITLISTED)))
+            .order_by(Registration.position)
+        ).all()
+    return Snapshot(row.capacity, row.waitlist_enabled, row.waitlist_capacity,
+                    [u for u, status in people if status == CONFIRMED],
+                    [u for u, status in people if status == WAITLISTED])

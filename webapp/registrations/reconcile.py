@@ -9,7 +9,7 @@ from sqlalchemy import select
 from webapp.database import read_session
 from webapp.events.models import Event
 from webapp.registrations.gate import Drift, GateBusy
-from webapp.registrations.services import get_gate
+from webapp.registrations.services import fill_from_waitlist, get_gate
 from webapp.sqltypes import utcnow
 
 log = logging.getLogger("turnout.reconcile")
@@ -28,6 +28,15 @@ def reconcile_upcoming() -> list[Drift]:
     with read_session() as s:
         event_ids = list(s.scalars(select(Event.id).where(Event.ends_at > utcnow())
                                    .order_by(Event.id)))
+        stranded = list(s.scalars(select(Event.id).where(
+            Event.ends_at > utcnow(), Event.confirmed_count < Event.capacity,
+            Event.waitlisted_count > 0)))
+    for event_id in stranded:
+        # A free seat while people wait (a hold that failed after someone joined
+        # the waitlist): the head of the queue gets it, as a cancellation would.
+        promoted = fill_from_waitlist(event_id)
+        log.info("free seats given to the waitlist",
+                 extra={"event_id": event_id, "promoted": promoted})
     report, busy = [], []
     for event_id in event_ids:
         try:

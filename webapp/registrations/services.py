@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -23,15 +23,22 @@ from webapp.errors import (
     AlreadyRegistered,
     Conflict,
     EventFull,
+    Invalid,
     NotFound,
     NotRegistered,
     ServiceError,
     Unavailable,
 )
-from webapp.events.models import Event
+from webapp.events.models import MAX_CAPACITY, Event
 from webapp.extensions import db, redis_store
 from webapp.registrations import gate as seat_gate
-from webapp.registrations.models import CANCELLED, CONFIRMED, LIVE_STATUSES, Registration
+from webapp.registrations.models import (
+    CANCELLED,
+    CONFIRMED,
+    LIVE_STATUSES,
+    WAITLISTED,
+    Registration,
+)
 from webapp.reports.services import record, record_alone
 from webapp.sqltypes import utcnow
 
@@ -57,6 +64,8 @@ class Outcome:
     registration_id: int | None = None
     position: int | None = None
     seats_left: int | None = None
+    previous: str | None = None  # for a cancellation: what was cancelled
+    promoted: tuple[int, ...] = ()
 
 
 def get_gate() -> seat_gate.SeatGate | None:
@@ -128,7 +137,8 @@ def _register(event_id: int, user_id: int, request_id: str | None) -> Outcome:
             _reject(event_id, user_id, "failed", request_id, type(exc).__name__)
             raise RegistrationFailed() from exc
         else:
-            if decision.status in (seat_gate.REGISTERED, seat_gate.PENDING):
+            if decision.status in (seat_gate.REGISTERED, seat_gate.WAITLISTED_ALREADY,
+                                   seat_gate.PENDING):
                 _reject(event_id, user_id, "rejected_duplicate", request_id, decision.status)
                 raise AlreadyRegistered()
             if decision.status == seat_gate.FULL:
@@ -138,10 +148,11 @@ def _register(event_id: int, user_id: int, request_id: str | None) -> Outcome:
 
     try:
         with write_session() as session:
-            registration = _take_seat(session, event_id, user_id)
+            registration = _place(session, event_id, user_id)
             record(session, event_id=event_id, user_id=user_id, action="register",
-                   outcome="confirmed", request_id=request_id)
-            registration_id = registration.id
+                   outcome=registration.status, request_id=request_id)
+            placed = Outcome(registration.status, event_id, user_id, registration.id,
+                             registration.position)
     except NotFound:
         _release(gate, held, event_id, user_id, token)
         raise
@@ -159,16 +170,22 @@ def _register(event_id: int, user_id: int, request_id: str | None) -> Outcome:
 
     if gate is not None:
         try:
-            gate.confirm(event_id, user_id, token if held else None)
+            gate.confirm(event_id, user_id, token if held else None, placed.status)
         except seat_gate.GateUnavailable:
             # Committed in SQL; the hold expires by itself and reconcile recounts.
-            log.warning("seat confirmed in SQL but not in Redis",
+            log.warning("place committed in SQL but not in Redis",
                         extra={"event_id": event_id, "user_id": user_id})
-    return Outcome(CONFIRMED, event_id, user_id, registration_id)
+    return placed
 
 
-def _take_seat(session, event_id: int, user_id: int) -> Registration:
-    """Write the registration and take the seat; the conditional UPDATE is the final guard."""
+def _place(session, event_id: int, user_id: int) -> Registration:
+    """Write the person's registration: a seat, else a waitlist place, else EventFull.
+
+    The conditional UPDATEs on the event row are the final guards: a seat only
+    while confirmed < capacity and nobody waits (newcomers never pass the
+    queue), a waitlist place only while the waitlist is open and not full. The
+    waitlist position is the new waitlisted count, so positions stay 1..n.
+    """
     event = session.scalar(select(Event).where(Event.id == event_id))
     if event is None:
         raise NotFound("That event does not exist.")
@@ -198,12 +215,27 @@ def _take_seat(session, event_id: int, user_id: int) -> Registration:
     # Last, so the event row is locked only from here to the commit.
     taken = session.execute(
         update(Event)
-        .where(Event.id == event_id, Event.confirmed_count < Event.capacity)
+        .where(Event.id == event_id, Event.confirmed_count < Event.capacity,
+               Event.waitlisted_count == 0)
         .values(confirmed_count=Event.confirmed_count + 1)
         .execution_options(synchronize_session=False)
     ).rowcount
-    if taken != 1:
+    if taken == 1:
+        return registration
+    position = session.scalar(
+        update(Event)
+        .where(Event.id == event_id, Event.waitlist_enabled.is_(True),
+               or_(Event.waitlist_capacity.is_(None),
+                   Event.waitlisted_count < Event.waitlist_capacity))
+        .values(waitlisted_count=Event.waitlisted_count + 1)
+        .returning(Event.waitlisted_count)
+        .execution_options(synchronize_session=False)
+    )
+    if position is None:
         raise EventFull()
+    registration.status = WAITLISTED
+    registration.position = position
+    session.flush()
     return registration
 
 
@@ -255,12 +287,19 @@ def _reject(event_id, user_id, outcome, request_id, detail=None) -> None:
 
 def cancel(event_id: int, user_id: int, *, request_id: str | None = None,
            action: str = "cancel") -> Outcome:
-    """Cancel the person's place and free the seat.
+    """Cancel the person's seat or waitlist place; a freed seat goes to the head of the queue.
+
+    One SQL transaction cancels, promotes in FIFO order and closes the gap in
+    the waitlist positions; Redis mirrors it only after the commit, in one
+    script, so a failed transaction leaves both sides exactly as they were.
 
     :raise NotRegistered: the person has no live place at this event.
     """
     try:
         with write_session() as session:
+            # The event row first: every writer that moves other people's rows
+            # takes the locks in the same order, so two cancellations cannot deadlock.
+            _lock_event(session, event_id)
             registration = session.scalar(
                 select(Registration)
                 .where(Registration.event_id == event_id, Registration.user_id == user_id)
@@ -268,18 +307,21 @@ def cancel(event_id: int, user_id: int, *, request_id: str | None = None,
             )
             if registration is None or not registration.is_live:
                 raise NotRegistered()
-            was = registration.status
+            was, position = registration.status, registration.position
             registration.status = CANCELLED
             registration.cancelled_at = utcnow()
             registration.position = None
+            session.flush()
             if was == CONFIRMED:
-                session.execute(
-                    update(Event).where(Event.id == event_id)
-                    .values(confirmed_count=Event.confirmed_count - 1)
-                    .execution_options(synchronize_session=False)
-                )
-            record(session, event_id=event_id, user_id=user_id, action=action,
+                _shift_counts(session, event_id, confirmed=-1)
+            else:
+                _close_gap(session, event_id, after=position, by=1)
+                _shift_counts(session, event_id, waitlisted=-1)
+            left = "cancel" if was == CONFIRMED else "leave_waitlist"
+            record(session, event_id=event_id, user_id=user_id,
+                   action=action if action != "cancel" else left,
                    outcome="cancelled", request_id=request_id)
+            promoted = _fill_from_waitlist(session, event_id, request_id)
     except ServiceError:
         raise
     except Exception as exc:
@@ -288,16 +330,125 @@ def cancel(event_id: int, user_id: int, *, request_id: str | None = None,
         raise Unavailable("Your registration could not be cancelled just now. "
                           "It is unchanged; please try again.") from exc
 
+    _mirror(event_id, user_id, promoted)
+    log.info("cancellation", extra={"event_id": event_id, "user_id": user_id,
+                                    "outcome": "cancelled", "promoted": promoted,
+                                    "request_id": request_id})
+    return Outcome(CANCELLED, event_id, user_id, previous=was, promoted=tuple(promoted))
+
+
+UNCHANGED = object()
+
+
+def resize(event_id: int, capacity: int, *, waitlist_enabled: bool | None = None,
+           waitlist_capacity: object = UNCHANGED, request_id: str | None = None) -> list[int]:
+    """Change an event's capacity (and waitlist settings); returns who was promoted.
+
+    Raising capacity promotes from the waitlist in order, in the same transaction.
+    :raise Invalid: capacity out of range or below the confirmed count.
+    """
+    if not isinstance(capacity, int) or not 1 <= capacity <= MAX_CAPACITY:
+        raise Invalid(f"Capacity must be a whole number from 1 to {MAX_CAPACITY:,}.",
+                      code="invalid_capacity")
+    if waitlist_capacity is not UNCHANGED and waitlist_capacity is not None and (
+            not isinstance(waitlist_capacity, int) or waitlist_capacity < 0):
+        raise Invalid("Waitlist capacity must be a whole number, 0 or more.",
+                      code="invalid_waitlist_capacity")
+    with write_session() as session:
+        event = _lock_event(session, event_id)
+        if capacity < event.confirmed_count:
+            raise Invalid(f"Capacity cannot be lower than the {event.confirmed_count} people "
+                          "already confirmed. Cancel registrations first.",
+                          code="capacity_below_confirmed")
+        event.capacity = capacity
+        if waitlist_enabled is not None:
+            event.waitlist_enabled = waitlist_enabled
+        if waitlist_capacity is not UNCHANGED:
+            event.waitlist_capacity = waitlist_capacity
+        session.flush()
+        promoted = _fill_from_waitlist(session, event_id, request_id)
     gate = get_gate()
     if gate is not None:
-        try:
-            gate.vacate(event_id, user_id)
+        try:  # capacity and settings come from SQL in one versioned rebuild
+            gate.rebuild(event_id, force=True)
         except seat_gate.GateUnavailable:
-            log.warning("seat freed in SQL but not in Redis; reconcile repairs it",
-                        extra={"event_id": event_id, "user_id": user_id})
-    log.info("cancellation", extra={"event_id": event_id, "user_id": user_id,
-                                    "outcome": "cancelled", "request_id": request_id})
-    return Outcome(CANCELLED, event_id, user_id)
+            log.warning("capacity changed in SQL but not in Redis; reconcile repairs it",
+                        extra={"event_id": event_id})
+    return promoted
+
+
+def fill_from_waitlist(event_id: int, request_id: str | None = None) -> list[int]:
+    """Give any free seats to the head of the waitlist (self-healing; reconcile calls it)."""
+    with write_session() as session:
+        _lock_event(session, event_id)
+        promoted = _fill_from_waitlist(session, event_id, request_id)
+    if promoted:
+        _mirror(event_id, None, promoted)
+    return promoted
+
+
+def _fill_from_waitlist(session, event_id: int, request_id: str | None) -> list[int]:
+    """Promote waitlisted people, first in line first, into free seats. Caller holds the lock."""
+    event = session.get(Event, event_id, populate_existing=True)
+    free = event.capacity - event.confirmed_count
+    if free <= 0 or event.waitlisted_count == 0:
+        return []
+    heads = list(session.scalars(
+        select(Registration)
+        .where(Registration.event_id == event_id, Registration.status == WAITLISTED)
+        .order_by(Registration.position)
+        .limit(free)
+        .with_for_update()
+    ))
+    for registration in heads:
+        registration.status = CONFIRMED
+        registration.position = None
+        record(session, event_id=event_id, user_id=registration.user_id, action="promote",
+               outcome="promoted", request_id=request_id)
+    session.flush()
+    _close_gap(session, event_id, after=0, by=len(heads))
+    _shift_counts(session, event_id, confirmed=len(heads), waitlisted=-len(heads))
+    return [r.user_id for r in heads]
+
+
+def _lock_event(session, event_id: int) -> Event:
+    event = session.scalar(select(Event).where(Event.id == event_id).with_for_update())
+    if event is None:
+        raise NotFound("That event does not exist.")
+    return event
+
+
+def _close_gap(session, event_id: int, *, after: int, by: int) -> None:
+    """Everyone behind `after` moves up `by` places: positions stay 1..n."""
+    if by:
+        session.execute(
+            update(Registration)
+            .where(Registration.event_id == event_id, Registration.status == WAITLISTED,
+                   Registration.position > after)
+            .values(position=Registration.position - by)
+            .execution_options(synchronize_session=False)
+        )
+
+
+def _shift_counts(session, event_id: int, *, confirmed: int = 0, waitlisted: int = 0) -> None:
+    session.execute(
+        update(Event).where(Event.id == event_id)
+        .values(confirmed_count=Event.confirmed_count + confirmed,
+                waitlisted_count=Event.waitlisted_count + waitlisted)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def _mirror(event_id: int, user_id: int | None, promoted: list[int]) -> None:
+    """After the commit: the leaver out of Redis, the promoted into seats, in one script."""
+    gate = get_gate()
+    if gate is None:
+        return
+    try:
+        gate.vacate(event_id, user_id, promoted)
+    except seat_gate.GateUnavailable:
+        log.warning("change committed in SQL but not in Redis; reconcile repairs it",
+                    extra={"event_id": event_id, "user_id": user_id, "promoted": promoted})
 
 
 # --- read side ---------------------------------------------------------------
@@ -306,25 +457,32 @@ def cancel(event_id: int, user_id: int, *, request_id: str | None = None,
 class Panel:
     """What the registration panel shows to one person for one event."""
 
-    state: str  # open | registered | full | closed | anonymous | error
+    # open | registered | waitlisted | join_waitlist | full | closed | anonymous | error
+    state: str
     event_id: int
     seats_left: int = 0
     message: str | None = None
+    position: int | None = None
 
 
 def panel_for(event: Event, user) -> Panel:
     """The panel state from SQL, as the event and confirmation pages show it."""
+    signed_in = user is not None and user.is_authenticated
+    if signed_in:
+        registration = db.session.scalar(
+            select(Registration).where(Registration.event_id == event.id,
+                                       Registration.user_id == user.id))
+        if registration is not None and registration.status == CONFIRMED:
+            return Panel("registered", event.id, event.seats_left)
+        if registration is not None and registration.status == WAITLISTED:
+            return Panel("waitlisted", event.id, position=registration.position)
     if event.starts_at <= utcnow():
         return Panel("closed", event.id)
-    if user is not None and user.is_authenticated:
-        status = current_registration_status(event.id, user.id)
-        if status == CONFIRMED:
-            return Panel("registered", event.id, event.seats_left)
-    if event.is_full:
-        return Panel("full", event.id)
-    if user is None or not user.is_authenticated:
-        return Panel("anonymous", event.id, event.seats_left)
-    return Panel("open", event.id, event.seats_left)
+    if event.is_full or event.waitlisted_count > 0:
+        waitlist_open = event.waitlist_enabled and (
+            event.waitlist_capacity is None or event.waitlisted_count < event.waitlist_capacity)
+        return Panel("join_waitlist" if waitlist_open else "full", event.id)
+    return Panel("open" if signed_in else "anonymous", event.id, event.seats_left)
 
 
 def current_registration_status(event_id: int, user_id: int) -> str | None:

@@ -9,7 +9,7 @@ from webapp.errors import AlreadyRegistered, EventFull, ServiceError
 from webapp.events.services import get_event
 from webapp.htmx import is_htmx, render, see_other
 from webapp.registrations import bp, services
-from webapp.registrations.models import CONFIRMED
+from webapp.registrations.models import CONFIRMED, WAITLISTED
 from webapp.registrations.services import Panel, RegistrationClosed
 
 
@@ -23,7 +23,7 @@ def _panel(panel: Panel, status: int = 200):
 def register(event_id: int):
     """Register for the event: to the confirmation page, or the panel says why not."""
     try:
-        services.register(event_id, current_user.id, request_id=g.request_id)
+        outcome = services.register(event_id, current_user.id, request_id=g.request_id)
     except EventFull:
         if is_htmx():
             return _panel(Panel("full", event_id, message="Sorry, the last seat just went."))
@@ -31,7 +31,10 @@ def register(event_id: int):
         return redirect(url_for("events.detail", event_id=event_id), code=303)
     except AlreadyRegistered:
         if is_htmx():
-            return _panel(Panel("registered", event_id))
+            panel = services.panel_for(get_event(event_id), current_user)
+            if panel.state != "waitlisted":  # SQL may not show an attempt still in flight
+                panel = Panel("registered", event_id)
+            return _panel(panel)
         return redirect(url_for("events.detail", event_id=event_id), code=303)
     except RegistrationClosed as exc:
         if is_htmx():
@@ -47,6 +50,14 @@ def register(event_id: int):
         if is_htmx():
             return _panel(panel, status=exc.status)
         return render("events/detail.html", event=event, panel=panel, status=exc.status)
+    if outcome.status == WAITLISTED:
+        message = (f"The event is full, so you joined the waitlist: you are number "
+                   f"{outcome.position}. If a seat frees up, it is yours and we email you.")
+        if is_htmx():
+            return _panel(Panel("waitlisted", event_id, message=message,
+                                position=outcome.position))
+        flash(message, "info")
+        return redirect(url_for("events.detail", event_id=event_id), code=303)
     return see_other(url_for("registrations.confirmation", event_id=event_id))
 
 
@@ -55,13 +66,14 @@ def register(event_id: int):
 def cancel(event_id: int):
     """Cancel the person's registration; the panel goes back to Register."""
     try:
-        services.cancel(event_id, current_user.id, request_id=g.request_id)
+        outcome = services.cancel(event_id, current_user.id, request_id=g.request_id)
     except ServiceError as exc:
         if exc.status >= 500 or exc.code == "not_found":  # no such event, or broken
             raise
         message = exc.message
     else:
-        message = "Your registration is cancelled and your seat is free for someone else."
+        message = ("You left the waitlist." if outcome.previous == WAITLISTED else
+                   "Your registration is cancelled and your seat is free for someone else.")
     if is_htmx():
         event = get_event(event_id)
         panel = services.panel_for(event, current_user)

@@ -1,20 +1,28 @@
--- reserve.lua: admit one person to an event's seats as a hold that expires.
+-- reserve.lua: admit one person to an event, as a seat hold or a waitlist hold that expires.
 --
--- KEYS[1] seats    HASH  {capacity}; its absence means "rebuild from SQL first"
--- KEYS[2] confirmed SET  user ids holding a committed seat
--- KEYS[3] holds    ZSET  user id -> hold expiry (ms since epoch, Redis clock)
--- KEYS[4] tokens   HASH  user id -> hold token of the attempt that owns the hold
--- ARGV[1] user id
--- ARGV[2] hold token (unique per attempt; a retry with the same token is idempotent)
+-- KEYS (every script takes the same seven, all with the event's hash tag):
+--   [1] seats HASH {capacity, wl_enabled 0|1, wl_capacity (-1 = no limit)};
+--       its absence means "rebuild from SQL first"
+--   [2] confirmed SET   user ids holding a committed seat
+--   [3] waitlisted SET  user ids on the committed waitlist
+--   [4] holds ZSET      user id -> seat hold expiry (ms, Redis clock)
+--   [5] wholds ZSET     user id -> waitlist hold expiry
+--   [6] tokens HASH     user id -> token of the attempt that owns the hold
+--   [7] version STRING  bumped on every committed change
+-- ARGV[1] user id, ARGV[2] hold token (a retry with the same token is idempotent),
 -- ARGV[3] hold time to live in ms (longer than the slowest request)
 --
 -- Returns {status, seats_left} with status one of
 --   "missing"    the event is not in Redis: never admit against an empty key
 --   "registered" the person already holds a confirmed seat
---   "pending"    another attempt of the same person holds a seat right now
---   "full"       no seat is free (confirmed + live holds >= capacity)
---   "held"       a seat is held for this attempt until the hold expires
--- Nothing is written before every check has passed, so an error leaves no trace.
+--   "waitlisted" the person is already on the waitlist
+--   "pending"    another attempt of the same person is in flight
+--   "full"       no seat, and no room on the waitlist
+--   "held"       a seat is held for this attempt
+--   "wait_held"  a waitlist place is held for this attempt
+-- Newcomers go behind the waitlist: while anyone waits, no seat is offered to
+-- someone new (promotion gives freed seats to the head of the queue).
+-- Nothing is written before every check has passed.
 
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return {'missing', 0}
@@ -24,31 +32,48 @@ local user, token = ARGV[1], ARGV[2]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
--- Holds of attempts that died or stalled give their seat back here.
-local stale = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
-for i = 1, #stale, 500 do
-  local chunk = {unpack(stale, i, math.min(i + 499, #stale))}
-  redis.call('ZREM', KEYS[3], unpack(chunk))
-  redis.call('HDEL', KEYS[4], unpack(chunk))
+-- Holds of attempts that died or stalled give their place back here.
+for _, zkey in ipairs({KEYS[4], KEYS[5]}) do
+  local stale = redis.call('ZRANGEBYSCORE', zkey, '-inf', now)
+  for i = 1, #stale, 500 do
+    local chunk = {unpack(stale, i, math.min(i + 499, #stale))}
+    redis.call('ZREM', zkey, unpack(chunk))
+    redis.call('HDEL', KEYS[6], unpack(chunk))
+  end
 end
 
-local capacity = tonumber(redis.call('HGET', KEYS[1], 'capacity'))
-local taken = redis.call('SCARD', KEYS[2]) + redis.call('ZCARD', KEYS[3])
+local seats = redis.call('HMGET', KEYS[1], 'capacity', 'wl_enabled', 'wl_capacity')
+local capacity = tonumber(seats[1])
+local taken = redis.call('SCARD', KEYS[2]) + redis.call('ZCARD', KEYS[4])
+local waiting = redis.call('SCARD', KEYS[3])
 
 if redis.call('SISMEMBER', KEYS[2], user) == 1 then
   return {'registered', capacity - taken}
 end
-local owner = redis.call('HGET', KEYS[4], user)
+if redis.call('SISMEMBER', KEYS[3], user) == 1 then
+  return {'waitlisted', capacity - taken}
+end
+local owner = redis.call('HGET', KEYS[6], user)
 if owner then
-  if owner == token then
+  if owner ~= token then
+    return {'pending', capacity - taken}
+  end
+  if redis.call('ZSCORE', KEYS[4], user) then
     return {'held', capacity - taken}
   end
-  return {'pending', capacity - taken}
-end
-if taken >= capacity then
-  return {'full', 0}
+  return {'wait_held', 0}
 end
 
-redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), user)
-redis.call('HSET', KEYS[4], user, token)
-return {'held', capacity - taken - 1}
+if taken < capacity and waiting == 0 then
+  redis.call('ZADD', KEYS[4], now + tonumber(ARGV[3]), user)
+  redis.call('HSET', KEYS[6], user, token)
+  return {'held', capacity - taken - 1}
+end
+
+local wl_capacity = tonumber(seats[3] or '-1')
+if seats[2] == '1' and (wl_capacity < 0 or waiting + redis.call('ZCARD', KEYS[5]) < wl_capacity) then
+  redis.call('ZADD', KEYS[5], now + tonumber(ARGV[3]), user)
+  redis.call('HSET', KEYS[6], user, token)
+  return {'wait_held', 0}
+end
+return {'full', 0}
