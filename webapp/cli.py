@@ -110,9 +110,12 @@ def seed_demo_data() -> list[str]:
         for offset, title_days_hours in enumerate(events):
             title, days, hours, location, capacity, description = title_days_hours
             starts = day + timedelta(days=days, minutes=30 * offset)
+            # Small events keep a waitlist, so the demo shows "Join waitlist" quickly.
+            small = capacity <= 3
             session.add(Event(title=title, description=description, starts_at=starts,
                               ends_at=starts + timedelta(hours=hours), location=location,
-                              capacity=capacity, organizer_id=organizer.id))
+                              capacity=capacity, organizer_id=organizer.id,
+                              waitlist_enabled=small, waitlist_capacity=5 if small else None))
     lines.append(f"created {len(events)} events")
     return lines
 
