@@ -186,7 +186,9 @@ def _place(session, event_id: int, user_id: int) -> Registration:
     queue), a waitlist place only while the waitlist is open and not full. The
     waitlist position is the new waitlisted count, so positions stay 1..n.
     """
-    event = session.scalar(select(Event).where(Event.id == event_id))
+    # The event row first, as cancel() and resize() take it: locking the person's
+    # row first would deadlock against a concurrent cancel of the same person.
+    event = session.scalar(select(Event).where(Event.id == event_id).with_for_update())
     if event is None:
         raise NotFound("That event does not exist.")
     if event.starts_at <= utcnow():
@@ -212,7 +214,6 @@ def _place(session, event_id: int, user_id: int) -> Registration:
         session.flush()
     except IntegrityError as exc:  # a concurrent attempt of the same person won
         raise AlreadyRegistered() from exc
-    # Last, so the event row is locked only from here to the commit.
     taken = session.execute(
         update(Event)
         .where(Event.id == event_id, Event.confirmed_count < Event.capacity,
