@@ -213,7 +213,7 @@ def base_config(database_url: str, redis_url: str) -> dict:
     }
 
 
-TABLES = ("activity_log", "registrations", "events", "users")
+TABLES = ("outbox", "activity_log", "registrations", "events", "users")
 
 
 def clean_database() -> None:
@@ -228,7 +228,13 @@ def clean_database() -> None:
 
 
 @pytest.fixture
-def app(database_url, redis_url):
+def app_config() -> dict:
+    """Settings a test directory or module adds to base_config (override this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def app(database_url, redis_url, app_config):
     """An app on a clean database and an empty Redis database.
 
     No app context stays pushed: Flask would reuse it for every test request,
@@ -238,7 +244,7 @@ def app(database_url, redis_url):
     from webapp import create_app
     from webapp.extensions import db, redis_store
 
-    app = create_app(base_config(database_url, redis_url))
+    app = create_app({**base_config(database_url, redis_url), **app_config})
     with app.app_context():
         clean_database()
         redis_store.client.flushdb()

@@ -86,10 +86,12 @@ def _local_referrer() -> str | None:
 def configure_blueprints(app: Flask) -> None:
     from webapp.auth import bp as auth_bp
     from webapp.events import bp as events_bp
+    from webapp.mail import bp as mail_bp
     from webapp.registrations import bp as registrations_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(events_bp)
+    app.register_blueprint(mail_bp)
     app.register_blueprint(registrations_bp)
 
 

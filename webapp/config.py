@@ -22,6 +22,14 @@ def env_int(name: str, default: int) -> int:
     return int(raw) if raw not in (None, "") else default
 
 
+def env_int_list(name: str, default: list[int]) -> list[int]:
+    """A comma-separated list of whole numbers, e.g. MAIL_RETRY_INTERVALS=30,60,300."""
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    return [int(part) for part in raw.split(",") if part.strip()]
+
+
 def normalize_database_url(url: str) -> str:
     """Use psycopg 3 for PostgreSQL whatever spelling the URL uses."""
     for prefix in ("postgres://", "postgresql://", "postgresql+psycopg2://"):
@@ -83,9 +91,24 @@ def from_env() -> dict:
         "MAIL_PASSWORD": os.environ.get("MAIL_PASSWORD"),
         "MAIL_DEFAULT_SENDER": os.environ.get("MAIL_DEFAULT_SENDER",
                                               "Turnout <noreply@turnout.local>"),
+        # Outgoing email (webapp/mail): links in emails point at PUBLIC_URL.
+        "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000"),
+        "MAIL_TIMEOUT_SECONDS": env_int("MAIL_TIMEOUT_SECONDS", 10),
+        # Flask-Mail would not send while TESTING; an outbox row marked sent must have been.
+        "MAIL_SUPPRESS_SEND": False,
+        "MAIL_JOB_TIMEOUT_SECONDS": env_int("MAIL_JOB_TIMEOUT_SECONDS", 60),
+        # A claim outlives the job's timeout, so a live sender is never doubled.
+        "MAIL_SEND_LEASE_SECONDS": env_int("MAIL_SEND_LEASE_SECONDS", 120),
+        "MAIL_RETRY_INTERVALS": env_int_list("MAIL_RETRY_INTERVALS", [30, 60, 120, 300, 600]),
+        "MAIL_MAX_ATTEMPTS": env_int("MAIL_MAX_ATTEMPTS", 10),
+        "OUTBOX_GRACE_SECONDS": env_int("OUTBOX_GRACE_SECONDS", 60),
+        "OUTBOX_SWEEP_INTERVAL_SECONDS": env_int("OUTBOX_SWEEP_INTERVAL_SECONDS", 30),
         "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_LOGIN_ACCOUNT": os.environ.get("RATELIMIT_LOGIN_ACCOUNT", "5 per minute"),
         "RATELIMIT_LOGIN_IP": os.environ.get("RATELIMIT_LOGIN_IP", "20 per minute"),
+        # JSON API: bearer tokens live 12 h (sign-out revokes them sooner); bodies stay small.
+        "API_TOKEN_MAX_AGE": env_int("API_TOKEN_MAX_AGE", 12 * 3600),
+        "API_MAX_CONTENT_LENGTH": env_int("API_MAX_CONTENT_LENGTH", 64 * 1024),
         # The seat gate: hold TTL must outlive the slowest request (gunicorn timeout 30 s).
         "SEAT_GATE_ENABLED": env_bool("SEAT_GATE_ENABLED", True),
         "SEAT_HOLD_TTL_MS": env_int("SEAT_HOLD_TTL_MS", 60_000),

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from flask import Flask
@@ -12,6 +13,9 @@ from sqlalchemy.orm import Session
 from webapp.extensions import db
 
 _IMMEDIATE = "turnout_write"
+_ON_COMMIT = "turnout_on_commit"
+
+log = logging.getLogger("turnout.database")
 
 
 def init_app(app: Flask) -> None:
@@ -55,11 +59,28 @@ def write_session() -> Iterator[Session]:
     # one connection at a time, and on SQLite no old read snapshot stays open.
     db.session.rollback()
     engine = db.engine.execution_options(**{_IMMEDIATE: True})
+    callbacks: list[Callable[[], None]] = []
     with Session(bind=engine, expire_on_commit=False) as session, session.begin():
+        session.info[_ON_COMMIT] = callbacks
         yield session
     # The request's own session may hold an older snapshot (SQLite) and loaded
     # objects; end its read transaction so the page shows what was just committed.
     db.session.rollback()
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # the commit stands; whatever a callback does must be repairable
+            log.exception("after-commit callback failed", extra={"callback": repr(callback)})
+
+
+def on_commit(session: Session, callback: Callable[[], None]) -> None:
+    """Run `callback` once the write_session() transaction has committed (never on rollback).
+
+    For side effects outside the database, such as enqueueing a job for an
+    outbox row: they must not happen for a transaction that rolls back, and a
+    failure in them must not undo the commit.
+    """
+    session.info[_ON_COMMIT].append(callback)
 
 
 @contextmanager

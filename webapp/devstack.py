@@ -1,4 +1,4 @@
-"""`make run`: migrate, seed, and start Redis (if needed), the worker and the web app.
+"""`make run`: migrate, seed; start Redis and a mail catcher (if needed), the worker, the web app.
 
 Everything it starts stops on Ctrl-C. Settings come from the environment as
 in production; unset ones fall back to embedded defaults (SQLite in
@@ -95,6 +95,18 @@ def main() -> int:
             env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
             print(f"* embedded Redis on 127.0.0.1:{port} (REDIS_URL unset)")
 
+        if not env.get("MAIL_SERVER"):
+            mail_port = _pick_port(8025)
+            mail_dir = instance / "mail"
+            catcher = stack.start("mail catcher", [
+                sys.executable, "-m", "webapp.mailcatcher", "--port", str(mail_port),
+                "--dir", str(mail_dir)])
+            _wait_for_port(mail_port, catcher, "mail catcher")
+            env["MAIL_SERVER"], env["MAIL_PORT"] = "127.0.0.1", str(mail_port)
+            print(f"* emails go to {mail_dir}/ (MAIL_SERVER unset)")
+
+        port = int(env.get("PORT") or _pick_port(5000))
+        env.setdefault("PUBLIC_URL", f"http://127.0.0.1:{port}")
         flask = [sys.executable, "-m", "flask", "--app", "wsgi"]
         subprocess.run([*flask, "db", "upgrade"], cwd=ROOT, check=True)
         subprocess.run([*flask, "seed"], cwd=ROOT, check=True)
@@ -102,7 +114,6 @@ def main() -> int:
                        stdout=subprocess.DEVNULL)
 
         stack.start("worker", [sys.executable, "-m", "workers"])
-        port = int(env.get("PORT") or _pick_port(5000))
         web = stack.start("web", [
             sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
             "--bind", f"127.0.0.1:{port}", "--workers", env.get("WEB_CONCURRENCY", "2"),
@@ -116,6 +127,8 @@ def main() -> int:
         print(f"  Demo accounts (password: {DEMO_PASSWORD})")
         for email, _name, organizer in DEMO_ACCOUNTS:
             print(f"    {email}{'   organizer' if organizer else ''}")
+        if (instance / "mail").is_dir():
+            print(f"  Emails are kept in {instance / 'mail'}/ (one .eml file each).")
         print("  Press Ctrl-C to stop everything.")
         print("=" * 64 + "\n", flush=True)
         while True:

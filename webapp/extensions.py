@@ -46,11 +46,29 @@ class RedisClient:
     def __init__(self) -> None:
         self._url: str | None = None
         self._client: redis.Redis | None = None
+        self._rq_client: redis.Redis | None = None
 
     def init_app(self, app: Flask) -> None:
         self._url = app.config["REDIS_URL"]
-        self._client = None
+        self.reset()
         app.extensions["turnout_redis"] = self
+
+    def reset(self) -> None:
+        """Forget the clients (after a fork, or for a new app); they are rebuilt on use."""
+        self._client = None
+        self._rq_client = None
+
+    @property
+    def rq_client(self) -> redis.Redis:
+        """A client for RQ, which stores pickled/bytes data and wants undecoded replies."""
+        if self._rq_client is None:
+            if self._url is None:
+                raise RuntimeError("RedisClient used before init_app()")
+            pool = redis.BlockingConnectionPool.from_url(
+                self._url, max_connections=16, timeout=5, socket_connect_timeout=2,
+                socket_timeout=5, health_check_interval=30)
+            self._rq_client = redis.Redis(connection_pool=pool)
+        return self._rq_client
 
     @property
     def client(self) -> redis.Redis:

@@ -1,8 +1,9 @@
 """The registration service: the only code that gives or takes a seat.
 
-register(): Redis gate (hold) -> one SQL transaction (row + activity + guarded
-seat count) -> confirm the hold, or release it if anything failed.
-cancel(): one SQL transaction, then the seat is freed in Redis.
+register(): Redis gate (hold) -> one SQL transaction (row + activity + outbox
+email + guarded seat count) -> confirm the hold, or release it if anything failed.
+cancel(): one SQL transaction (with the emails it causes), then the seat is
+freed in Redis. Email jobs are enqueued only after the commit (webapp.mail).
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from webapp.errors import (
 )
 from webapp.events.models import MAX_CAPACITY, Event
 from webapp.extensions import db, redis_store
+from webapp.mail import models as outbox
+from webapp.mail.services import queue_mail
 from webapp.registrations import gate as seat_gate
 from webapp.registrations.models import (
     CANCELLED,
@@ -151,6 +154,8 @@ def _register(event_id: int, user_id: int, request_id: str | None) -> Outcome:
             registration = _place(session, event_id, user_id)
             record(session, event_id=event_id, user_id=user_id, action="register",
                    outcome=registration.status, request_id=request_id)
+            queue_mail(session, outbox.CONFIRMATION if registration.status == CONFIRMED
+                       else outbox.WAITLISTED, registration, position=registration.position)
             placed = Outcome(registration.status, event_id, user_id, registration.id,
                              registration.position)
     except NotFound:
@@ -322,6 +327,9 @@ def cancel(event_id: int, user_id: int, *, request_id: str | None = None,
             record(session, event_id=event_id, user_id=user_id,
                    action=action if action != "cancel" else left,
                    outcome="cancelled", request_id=request_id)
+            # The waitlist position they left marks a waitlist cancellation (no calendar part).
+            queue_mail(session, outbox.CANCELLATION, registration,
+                       position=position if was == WAITLISTED else None)
             promoted = _fill_from_waitlist(session, event_id, request_id)
     except ServiceError:
         raise
@@ -406,6 +414,7 @@ def _fill_from_waitlist(session, event_id: int, request_id: str | None) -> list[
         registration.position = None
         record(session, event_id=event_id, user_id=registration.user_id, action="promote",
                outcome="promoted", request_id=request_id)
+        queue_mail(session, outbox.PROMOTED, registration)
     session.flush()
     _close_gap(session, event_id, after=0, by=len(heads))
     _shift_counts(session, event_id, confirmed=len(heads), waitlisted=-len(heads))

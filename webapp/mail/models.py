@@ -1,0 +1,77 @@
+"""The outbox: one row per email to send, written in the transaction it announces."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from webapp.extensions import db
+from webapp.sqltypes import UTCDateTime, utcnow
+
+if TYPE_CHECKING:  # by name below: importing webapp.events here would be circular
+    from webapp.auth.models import User
+    from webapp.events.models import Event
+
+CONFIRMATION = "confirmation"
+WAITLISTED = "waitlisted"
+PROMOTED = "promoted"
+CANCELLATION = "cancellation"
+KINDS = (CONFIRMATION, WAITLISTED, PROMOTED, CANCELLATION)
+
+PENDING = "pending"  # waiting for a job (queued, scheduled for a retry, or lost)
+SENDING = "sending"  # claimed by a job until claimed_at + lease
+SENT = "sent"
+FAILED = "failed"  # permanently refused, or out of attempts; shown to organizers
+STATUSES = (PENDING, SENDING, SENT, FAILED)
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+
+
+class OutboxMessage(db.Model):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {_in(KINDS)}", name="kind_known"),
+        CheckConstraint(f"status IN {_in(STATUSES)}", name="status_known"),
+        CheckConstraint("attempts >= 0", name="attempts_positive"),
+        CheckConstraint("(status = 'sent') = (sent_at IS NOT NULL)", name="sent_at_when_sent"),
+        # The sweeper's question: which unsent rows are due?
+        Index("ix_outbox_status_due_at", "status", "due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    # The calendar entry this message adds or removes (UID per registration row).
+    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id"))
+    # Waitlist position when the message was written (waitlist-joined emails).
+    position: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # When the sweeper may (re-)enqueue a pending row: its job should have run by then.
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+    event: Mapped[Event] = relationship("Event")
+    user: Mapped[User] = relationship("User")
+
+    def __repr__(self) -> str:
+        return (f"<OutboxMessage {self.id} {self.kind} u{self.user_id} e{self.event_id} "
+                f"{self.status}>")
