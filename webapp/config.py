@@ -103,6 +103,7 @@ def from_env() -> dict:
         "MAIL_MAX_ATTEMPTS": env_int("MAIL_MAX_ATTEMPTS", 10),
         "OUTBOX_GRACE_SECONDS": env_int("OUTBOX_GRACE_SECONDS", 60),
         "OUTBOX_SWEEP_INTERVAL_SECONDS": env_int("OUTBOX_SWEEP_INTERVAL_SECONDS", 30),
+        "WORKER_FORK": env_bool("WORKER_FORK", False),
         "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_LOGIN_ACCOUNT": os.environ.get("RATELIMIT_LOGIN_ACCOUNT", "5 per minute"),
         "RATELIMIT_LOGIN_IP": os.environ.get("RATELIMIT_LOGIN_IP", "20 per minute"),

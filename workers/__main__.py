@@ -7,7 +7,7 @@ import multiprocessing
 import sys
 
 import redis
-from rq import Queue, Worker
+from rq import Queue, SimpleWorker, Worker
 from rq.serializers import JSONSerializer
 
 from webapp import create_app
@@ -27,7 +27,12 @@ def main() -> int:
     queues = [Queue(name, connection=connection, serializer=JSONSerializer) for name in QUEUES]
     try:
         with app.app_context():
-            worker = Worker(queues, connection=connection, serializer=JSONSerializer)
+            # Jobs run in this process by default: a forked work-horse per job starts
+            # with cold template, SQL-compilation and connection caches, which made an
+            # email cost ~250 ms of set-up here (loadtests/mail_latency.py).
+            # WORKER_FORK=1 isolates each job in a fork instead.
+            worker_class = Worker if app.config["WORKER_FORK"] else SimpleWorker
+            worker = worker_class(queues, connection=connection, serializer=JSONSerializer)
             log.info("worker started", extra={"queues": list(QUEUES)})
             worker.work(with_scheduler=True)
     finally:

@@ -203,3 +203,59 @@ def test_one_row_per_confirmation_under_a_rush(app_ctx, make_user, make_event):
                                   .where(OutboxMessage.kind == "confirmation"))
     assert confirmed == 5
     assert sorted(queued_ids()) == sorted(r.id for r in rows())
+
+
+def test_the_sweeper_hands_on_due_rows_once_per_grace_period(app_ctx, make_user, make_event):
+    from datetime import timedelta
+
+    from webapp.sqltypes import utcnow
+
+    registrations.register(make_event(capacity=3).id, make_user().id)
+    [row] = rows()
+    queue = Queue("emails", connection=redis_store.rq_client, serializer=JSONSerializer)
+    queue.empty()  # as if Redis had lost the job
+    now = utcnow()
+
+    assert services.sweep(now) == 0  # its job still has time (OUTBOX_GRACE_SECONDS)
+    later = now + timedelta(seconds=2)
+    assert services.sweep(later) == 1
+    assert queued_ids() == [row.id]
+    assert services.sweep(later) == 0  # not again until another grace period passed
+
+
+def test_the_sweeper_takes_over_a_claim_whose_sender_died(app_ctx, make_user, make_event):
+    from datetime import timedelta
+
+    from webapp.sqltypes import utcnow
+
+    registrations.register(make_event(capacity=3).id, make_user().id)
+    [row] = rows()
+    assert services.claim(row.id) is not None  # ... and the sender is killed here
+    Queue("emails", connection=redis_store.rq_client, serializer=JSONSerializer).empty()
+    lease = app_ctx.config["MAIL_SEND_LEASE_SECONDS"]
+
+    assert services.sweep(utcnow() + timedelta(seconds=lease - 2)) == 0  # might still be alive
+    assert services.sweep(utcnow() + timedelta(seconds=lease + 1)) == 1
+    assert queued_ids() == [row.id]
+
+
+def test_sent_and_failed_rows_are_never_swept(app_ctx, smtp, make_user, make_event):
+    from datetime import timedelta
+
+    from webapp.sqltypes import utcnow
+
+    event = make_event(capacity=3)
+    registrations.register(event.id, make_user().id)
+    registrations.register(event.id, make_user().id)
+    sent, failing = rows()
+    jobs.deliver(sent.id)
+    smtp.answers = ["554 5.7.1 Rejected"]
+    assert jobs.deliver(failing.id) == "failed"
+    assert services.sweep(utcnow() + timedelta(days=1)) == 0
+    with app_ctx.app_context():
+        from webapp.database import read_session
+        from webapp.mail.services import failed_for_event
+
+        with read_session() as session:
+            [shown] = failed_for_event(session, event.id)
+            assert shown.id == failing.id and "554" in shown.last_error
