@@ -35,6 +35,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 def configure_extensions(app: Flask) -> None:
     from webapp import database, logs
     from webapp.auth.services import load_session_user
+    from webapp.auth.tokens import load_token_user
     from webapp.extensions import csrf, db, limiter, login_manager, mail, migrate, redis_store
     from webapp.htmx import full_redirect
 
@@ -52,6 +53,7 @@ def configure_extensions(app: Flask) -> None:
     login_manager.login_message = "Please sign in first."
     login_manager.login_message_category = "info"
     login_manager.user_loader(load_session_user)
+    login_manager.request_loader(load_token_user)  # API bearer tokens, /api/ only
 
     @login_manager.unauthorized_handler
     def _sign_in_first():
@@ -84,15 +86,21 @@ def _local_referrer() -> str | None:
 
 
 def configure_blueprints(app: Flask) -> None:
+    from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
     from webapp.events import bp as events_bp
+    from webapp.health import bp as health_bp
     from webapp.mail import bp as mail_bp
+    from webapp.organizer import bp as organizer_bp
     from webapp.registrations import bp as registrations_bp
 
     app.register_blueprint(auth_bp)
     app.register_blueprint(events_bp)
     app.register_blueprint(mail_bp)
     app.register_blueprint(registrations_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(health_bp)
+    app.register_blueprint(organizer_bp)
 
 
 # htmx runs with allowEval and inline indicator styles off, so nothing inline is needed.

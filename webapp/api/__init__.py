@@ -1,0 +1,21 @@
+"""The JSON API under /api: thin views over the same services the pages call."""
+
+from flask import Blueprint
+
+from webapp.extensions import csrf
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+# Flask-WTF's global check is off here; webapp.api.guard applies it to every request
+# that carries a cookie (see guard.py for the rules).
+csrf.exempt(bp)
+
+
+@bp.record_once
+def _id_converter(state) -> None:
+    from webapp.api.openapi import IdConverter
+
+    # Before the blueprint's rules are added: they use <id:...>.
+    state.app.url_map.converters.setdefault("id", IdConverter)
+
+
+from webapp.api import guard, views  # noqa: E402,F401

@@ -1,0 +1,255 @@
+"""The endpoints of SPEC.md's "JSON API" table: validate, call one service, answer in JSON."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Literal
+
+from flask import current_app, g, jsonify, request
+from pydantic import BaseModel, ConfigDict, Field
+
+from webapp.api import bp
+from webapp.api.guard import json_body, query_args, signed_in
+from webapp.api.openapi import ID, build_document, operation
+from webapp.api.schemas import (
+    AttendeeList,
+    AttendeeOut,
+    CapacityOut,
+    EventList,
+    EventOut,
+    RegistrationList,
+    RegistrationOut,
+    TokenOut,
+    UserOut,
+)
+from webapp.auth import services as auth_services
+from webapp.auth.schemas import LoginIn, SignupIn
+from webapp.auth.tokens import Unauthorized, issue_token
+from webapp.errors import Forbidden, NotFound
+from webapp.events import services as event_services
+from webapp.events.schemas import EventCreate, EventUpdate
+from webapp.extensions import db, limiter
+from webapp.registrations import queries
+from webapp.registrations import services as registrations
+from webapp.registrations.models import Registration
+
+FORBIDDEN_NOT_OWNER = "`forbidden`: only this event's organizer may."
+
+
+def _no_content():
+    return "", 204
+
+
+# --- accounts -----------------------------------------------------------------------
+
+@operation(bp, "/auth/signup", "POST", summary="Create an attendee account", ok=201,
+           ok_model=UserOut, body=SignupIn, auth=False,
+           errors={409: "`email_taken`: an account with this email exists."})
+def signup():
+    """Creates an attendee account. It does not sign in: POST /api/auth/login next."""
+    data = json_body(SignupIn)
+    user = auth_services.create_user(data.email, data.name, data.password)
+    return jsonify(UserOut.dump(user)), 201
+
+
+def _login_account_key() -> str:
+    """Rate-limit key per account; reads the body only when it is small JSON."""
+    length = request.content_length
+    body = None
+    if request.is_json and length is not None and length <= 4096:
+        body = request.get_json(silent=True)
+    email = body.get("email") if isinstance(body, dict) else None
+    return "api-login:" + (email.strip().lower() if isinstance(email, str) else "")
+
+
+@operation(bp, "/auth/login", "POST", summary="Sign in: get a bearer token", ok=200,
+           ok_model=TokenOut, body=LoginIn, auth=False,
+           errors={401: "`invalid_credentials`: wrong email or password.",
+                   429: "`too_many_requests`: too many sign-in attempts; wait a minute."})
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_IP"])
+@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"],
+               key_func=_login_account_key)
+def login():
+    """Answers a bearer token for `Authorization: Bearer <token>`. Sets no cookie.
+
+    The token expires after `expires_in` seconds, and at once when the person signs
+    out everywhere or changes password.
+    """
+    data = json_body(LoginIn)
+    user = auth_services.authenticate(data.email, data.password)
+    if user is None:
+        raise Unauthorized("Wrong email or password.", code="invalid_credentials")
+    issued = issue_token(user)
+    return jsonify(TokenOut.dump({"token": issued.token, "expires_in": issued.expires_in,
+                                  "user": UserOut.dump(user)}))
+
+
+@operation(bp, "/auth/logout", "POST", summary="Sign out everywhere", ok=204)
+def logout():
+    """Revokes every token and session cookie of the caller (all devices)."""
+    auth_services.sign_out_everywhere(signed_in().id)
+    return _no_content()
+
+
+@operation(bp, "/users/me", "GET", summary="The signed-in account", ok=200, ok_model=UserOut)
+def me():
+    """The account the token (or session) belongs to."""
+    return jsonify(UserOut.dump(signed_in()))
+
+
+# --- events ---------------------------------------------------------------------------
+
+@operation(bp, "/events", "GET", summary="Upcoming events, soonest first", ok=200,
+           ok_model=EventList, auth=False)
+def list_events():
+    """Events that have not ended yet, soonest first, with live seat counts. Complete list."""
+    return jsonify(EventList.dump(
+        {"items": [EventOut.of(e) for e in event_services.upcoming_events()]}))
+
+
+@operation(bp, f"/events/<{ID}:event_id>", "GET", summary="One event", ok=200,
+           ok_model=EventOut, auth=False)
+def get_event(event_id: int):
+    """The event with its seat counts and organizer."""
+    return jsonify(EventOut.of(event_services.get_event(event_id)))
+
+
+@operation(bp, f"/events/<{ID}:event_id>/capacity", "GET", summary="Seat counts", ok=200,
+           ok_model=CapacityOut, auth=False)
+def capacity(event_id: int):
+    """Capacity, confirmed seats, seats available and people waiting."""
+    event = event_services.get_event(event_id)
+    return jsonify(CapacityOut.dump({"capacity": event.capacity,
+                                     "confirmed": event.confirmed_count,
+                                     "available": event.seats_left,
+                                     "waitlisted": event.waitlisted_count}))
+
+
+@operation(bp, "/events", "POST", summary="Create an event (organizers)", ok=201,
+           ok_model=EventOut, body=EventCreate,
+           errors={403: "`forbidden`: only organizers create events."})
+def create_event():
+    """Creates an event owned by the caller, who must be an organizer."""
+    user = signed_in()
+    if not user.is_organizer:
+        raise Forbidden("Only organizers can create events.")
+    data = json_body(EventCreate)
+    event = event_services.create_event(user.id, data)
+    return jsonify(EventOut.of(event)), 201
+
+
+@operation(bp, f"/events/<{ID}:event_id>", "PATCH", summary="Edit an event (its organizer)",
+           ok=200, ok_model=EventOut, body=EventUpdate,
+           errors={400: "`capacity_below_confirmed`: capacity under the confirmed count.",
+                   403: FORBIDDEN_NOT_OWNER})
+def update_event(event_id: int):
+    """Changes only the fields sent. Raising capacity promotes from the waitlist in order;
+    lowering it below the number of confirmed people is refused."""
+    user = signed_in()
+    event = event_services.get_event(event_id)
+    if event.organizer_id != user.id:
+        raise Forbidden("Only this event's organizer can change it.")
+    data = json_body(EventUpdate)
+    return jsonify(EventOut.of(event_services.update_event(event_id, user.id, data)))
+
+
+# --- registrations ---------------------------------------------------------------------
+
+def _registration(registration_id: int) -> Registration:
+    registration = db.session.get(Registration, registration_id)
+    if registration is None:  # it was cancelled and purged in between: nothing to show
+        raise NotFound("That registration does not exist.")
+    return registration
+
+
+@operation(bp, f"/events/<{ID}:event_id>/registrations", "POST",
+           summary="Register the caller for the event", ok=201, ok_model=RegistrationOut,
+           errors={409: "`event_full` (no seat and no waitlist place), `already_registered` "
+                        "(confirmed or waitlisted already), `registration_closed` "
+                        "(the event has started)."})
+def register(event_id: int):
+    """A confirmed seat (`status: confirmed`), else a waitlist place (`status: waitlisted`
+    with `position`), else 409 `event_full`. No body."""
+    user = signed_in()
+    outcome = registrations.register(event_id, user.id, request_id=g.request_id)
+    return jsonify(RegistrationOut.of(_registration(outcome.registration_id))), 201
+
+
+@operation(bp, f"/events/<{ID}:event_id>/registrations/me", "DELETE",
+           summary="Cancel the caller's registration", ok=204,
+           errors={404: "`not_registered`: the caller has no place at this event."})
+def cancel_mine(event_id: int):
+    """Frees the seat (the first on the waitlist gets it) or leaves the waitlist."""
+    user = signed_in()
+    registrations.cancel(event_id, user.id, request_id=g.request_id)
+    return _no_content()
+
+
+@operation(bp, f"/events/<{ID}:event_id>/registrations/<{ID}:user_id>", "DELETE",
+           summary="Cancel someone's registration (the event's organizer)", ok=204,
+           errors={403: FORBIDDEN_NOT_OWNER,
+                   404: "`not_registered`: that person has no place at this event."})
+def cancel_theirs(event_id: int, user_id: int):
+    """Cancels a person's seat or waitlist place on their behalf; promotes from the waitlist."""
+    organizer = signed_in()
+    event = event_services.get_event(event_id)
+    if event.organizer_id != organizer.id:
+        raise Forbidden("Only this event's organizer can cancel registrations.")
+    registrations.cancel(event_id, user_id, request_id=g.request_id, action="organizer_cancel")
+    return _no_content()
+
+
+class MyRegistrationsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["confirmed", "waitlisted"] | None = Field(
+        default=None, description="Only these; omit for both.")
+
+
+class EventRegistrationsQuery(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    status: Literal["confirmed", "waitlisted", "cancelled"] | None = Field(
+        default=None, description="Only these; omit for the live ones (confirmed, then the "
+                                  "waitlist in order).")
+
+
+@operation(bp, "/me/registrations", "GET", summary="The caller's registrations", ok=200,
+           ok_model=RegistrationList, query=MyRegistrationsQuery)
+def my_registrations():
+    """Confirmed and waitlisted places, soonest event first, each with its event and
+    (when waitlisted) position."""
+    user = signed_in()
+    wanted = query_args(MyRegistrationsQuery).status
+    rows = [r for r in registrations.live_registrations(user.id)
+            if wanted is None or r.status == wanted]
+    return jsonify(RegistrationList.dump({"items": [RegistrationOut.of(r) for r in rows]}))
+
+
+@operation(bp, f"/events/<{ID}:event_id>/registrations", "GET",
+           summary="An event's registrations (its organizer)", ok=200, ok_model=AttendeeList,
+           query=EventRegistrationsQuery, errors={403: FORBIDDEN_NOT_OWNER})
+def event_registrations(event_id: int):
+    """Confirmed people in the order they registered, the waitlist in queue order; each
+    with the person (id, name, email)."""
+    user = signed_in()
+    event = event_services.get_event(event_id)
+    if event.organizer_id != user.id:
+        raise Forbidden("Only this event's organizer can see its registrations.")
+    wanted = query_args(EventRegistrationsQuery).status
+    # Each row's event is the one already loaded (the identity map answers, no query).
+    rows = queries.event_registrations(event_id, wanted)
+    return jsonify(AttendeeList.dump({"items": [AttendeeOut.of(r) for r in rows]}))
+
+
+# --- the description of all of the above --------------------------------------------
+
+@cache
+def _document() -> dict:
+    return build_document()
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI 3.1 document of this API."""
+    return jsonify(_document())
