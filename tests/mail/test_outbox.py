@@ -259,3 +259,21 @@ def test_sent_and_failed_rows_are_never_swept(app_ctx, smtp, make_user, make_eve
         with read_session() as session:
             [shown] = failed_for_event(session, event.id)
             assert shown.id == failing.id and "554" in shown.last_error
+
+
+def test_the_organizer_sees_emails_that_failed_for_good(app, smtp, make_user, make_event,
+                                                        make_client):
+    owner = make_user(organizer=True, email="owner@example.org")
+    event = make_event(capacity=3, organizer=owner)
+    person = make_user(name="Bounce Person", email="bounce@example.org")
+    with app.app_context():
+        registrations.register(event.id, person.id)
+        smtp.answers = ["550 5.1.1 No such mailbox here"]
+        assert jobs.deliver(rows()[0].id) == "failed"
+    client = make_client()
+    client.login("owner@example.org")
+    page = client.get(f"/organizer/events/{event.id}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "Emails not delivered" in text
+    assert "bounce@example.org" in text and "550 5.1.1 No such mailbox here" in text
