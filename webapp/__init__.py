@@ -86,6 +86,10 @@ def _local_referrer() -> str | None:
 
 
 def configure_blueprints(app: Flask) -> None:
+    from webapp.routing import IdConverter
+
+    # Before any rule is added: every id in a URL is <id:...>, 1 to 2**31 - 1.
+    app.url_map.converters["id"] = IdConverter
     from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
     from webapp.events import bp as events_bp

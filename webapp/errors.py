@@ -59,7 +59,7 @@ class Unavailable(ServiceError):
 
 
 def wants_json() -> bool:
-    return request.path.startswith("/api/") or (
+    return request.path == "/api" or request.path.startswith("/api/") or (
         request.accept_mimetypes.best == "application/json"
     )
 

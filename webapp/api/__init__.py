@@ -10,12 +10,4 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 csrf.exempt(bp)
 
 
-@bp.record_once
-def _id_converter(state) -> None:
-    from webapp.api.openapi import IdConverter
-
-    # Before the blueprint's rules are added: they use <id:...>.
-    state.app.url_map.converters.setdefault("id", IdConverter)
-
-
 from webapp.api import guard, views  # noqa: E402,F401

@@ -15,7 +15,7 @@ def index():
     return render("events/index.html", events=services.upcoming_events())
 
 
-@bp.get("/events/<int:event_id>")
+@bp.get("/events/<id:event_id>")
 def detail(event_id: int):
     """The event and the registration panel (the panel alone for htmx)."""
     event = services.get_event(event_id)

@@ -55,7 +55,7 @@ def new_event():
     return _form_page(form, event=None)
 
 
-@bp.route("/events/<int:event_id>/edit", methods=["GET", "POST"])
+@bp.route("/events/<id:event_id>/edit", methods=["GET", "POST"])
 @login_required
 def edit_event(event_id: int):
     """Edit an event; a capacity below the confirmed count is refused."""
@@ -77,7 +77,7 @@ def edit_event(event_id: int):
     return see_other(url_for("organizer.event", event_id=event_id))
 
 
-@bp.get("/events/<int:event_id>")
+@bp.get("/events/<id:event_id>")
 @login_required
 def event(event_id: int):
     """The attendee list and the waitlist, in order, with registration times."""
@@ -86,7 +86,7 @@ def event(event_id: int):
                   failed_emails=failed_for_event(db.session, event.id))
 
 
-@bp.get("/events/<int:event_id>/attendees.csv")
+@bp.get("/events/<id:event_id>/attendees.csv")
 @login_required
 def attendees_csv(event_id: int):
     """Confirmed attendees as a CSV download."""
@@ -95,7 +95,7 @@ def attendees_csv(event_id: int):
     return _csv(body, f"event-{event.id}-attendees.csv")
 
 
-@bp.get("/events/<int:event_id>/waitlist.csv")
+@bp.get("/events/<id:event_id>/waitlist.csv")
 @login_required
 def waitlist_csv(event_id: int):
     """The waitlist, in order, as a CSV download."""
@@ -104,7 +104,7 @@ def waitlist_csv(event_id: int):
     return _csv(body, f"event-{event.id}-waitlist.csv")
 
 
-@bp.route("/events/<int:event_id>/registrations/<int:user_id>/cancel", methods=["GET", "POST"])
+@bp.route("/events/<id:event_id>/registrations/<id:user_id>/cancel", methods=["GET", "POST"])
 @login_required
 def cancel_registration(event_id: int, user_id: int):
     """Cancel someone's place on their behalf (GET asks first); the waitlist moves up."""

@@ -18,7 +18,7 @@ def _panel(panel: Panel, status: int = 200):
     return render("registrations/_panel.html", status=status, panel=panel)
 
 
-@bp.post("/events/<int:event_id>/register")
+@bp.post("/events/<id:event_id>/register")
 @login_required
 def register(event_id: int):
     """Register for the event: to the confirmation page, or the panel says why not."""
@@ -61,7 +61,7 @@ def register(event_id: int):
     return see_other(url_for("registrations.confirmation", event_id=event_id))
 
 
-@bp.post("/events/<int:event_id>/cancel")
+@bp.post("/events/<id:event_id>/cancel")
 @login_required
 def cancel(event_id: int):
     """Cancel the person's registration; the panel goes back to Register."""
@@ -82,7 +82,7 @@ def cancel(event_id: int):
     return redirect(url_for("events.detail", event_id=event_id), code=303)
 
 
-@bp.get("/events/<int:event_id>/confirmation")
+@bp.get("/events/<id:event_id>/confirmation")
 @login_required
 def confirmation(event_id: int):
     """Where a successful registration lands: the event and the panel, registered."""
