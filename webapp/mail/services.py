@@ -42,7 +42,8 @@ _PENDING_KEY = "turnout_outbox_rows"
 
 # --- writing (inside the caller's transaction) -------------------------------
 
-def queue_mail(session: Session, kind: str, registration, *, position: int | None = None) -> None:
+def queue_mail(session: Session, kind: str, registration, *,
+               position: int | None = None) -> OutboxMessage:
     """Add one email to the caller's transaction; its job is enqueued after the commit."""
     row = OutboxMessage(
         kind=kind, event_id=registration.event_id, user_id=registration.user_id,
@@ -56,6 +57,7 @@ def queue_mail(session: Session, kind: str, registration, *, position: int | Non
         # Ids exist after the commit's flush; expire_on_commit=False keeps them readable.
         on_commit(session, lambda: enqueue([r.id for r in rows]))
     rows.append(row)
+    return row
 
 
 # --- enqueueing ---------------------------------------------------------------

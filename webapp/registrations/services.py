@@ -151,11 +151,7 @@ def _register(event_id: int, user_id: int, request_id: str | None) -> Outcome:
 
     try:
         with write_session() as session:
-            registration = _place(session, event_id, user_id)
-            record(session, event_id=event_id, user_id=user_id, action="register",
-                   outcome=registration.status, request_id=request_id)
-            queue_mail(session, outbox.CONFIRMATION if registration.status == CONFIRMED
-                       else outbox.WAITLISTED, registration, position=registration.position)
+            registration = _place(session, event_id, user_id, request_id)
             placed = Outcome(registration.status, event_id, user_id, registration.id,
                              registration.position)
     except NotFound:
@@ -183,14 +179,80 @@ def _register(event_id: int, user_id: int, request_id: str | None) -> Outcome:
     return placed
 
 
-def _place(session, event_id: int, user_id: int) -> Registration:
-    """Write the person's registration: a seat, else a waitlist place, else EventFull.
+def _place(session, event_id: int, user_id: int, request_id: str | None) -> Registration:
+    """Write the person's registration, its activity entry and its email: a seat, else a
+    waitlist place, else EventFull.
 
     The conditional UPDATEs on the event row are the final guards: a seat only
     while confirmed < capacity and nobody waits (newcomers never pass the
     queue), a waitlist place only while the waitlist is open and not full. The
     waitlist position is the new waitlisted count, so positions stay 1..n.
     """
+    # One round trip, no lock: does the event exist, has it started, has this
+    # person a row here already (a cancelled one comes back through the slow path)?
+    known = session.execute(
+        select(Event.starts_at,
+               select(Registration.id)
+               .where(Registration.event_id == event_id, Registration.user_id == user_id)
+               .scalar_subquery())
+        .where(Event.id == event_id)
+    ).one_or_none()
+    if known is None:
+        raise NotFound("That event does not exist.")
+    if known[0] <= utcnow():
+        raise RegistrationClosed()
+    if known[1] is None:
+        return _place_newcomer(session, event_id, user_id, request_id)
+    registration = _place_returning(session, event_id, user_id)
+    _announce(session, registration, request_id)
+    return registration
+
+
+def _announce(session, registration: Registration, request_id: str | None):
+    """The attempt's activity entry and its email, in the same transaction."""
+    entry = record(session, event_id=registration.event_id, user_id=registration.user_id,
+                   action="register", outcome=registration.status, request_id=request_id)
+    mail = queue_mail(session, outbox.CONFIRMATION if registration.status == CONFIRMED
+                      else outbox.WAITLISTED, registration, position=registration.position)
+    return entry, mail
+
+
+def _place_newcomer(session, event_id: int, user_id: int,
+                    request_id: str | None) -> Registration:
+    """A person's first registration for the event: the hot path of a rush.
+
+    Everything is written first and the guarded UPDATE of the event row comes
+    last, so that row (every registration of the event queues on it) is locked
+    only from that UPDATE to the commit, not for the whole transaction. No
+    deadlock with cancel() or resize(), which lock the event row first: the
+    only lock of ours they can wait for is the KEY SHARE our foreign keys take
+    on the event row, and while they wait for it they hold nothing we need
+    (our new rows are invisible to them); if they got the event row first, our
+    INSERT waits for them before we hold anything.
+    """
+    registration = Registration(event_id=event_id, user_id=user_id, status=CONFIRMED,
+                                registered_at=utcnow())
+    session.add(registration)
+    try:
+        session.flush()
+    except IntegrityError as exc:  # a concurrent attempt of the same person won
+        raise AlreadyRegistered() from exc
+    entry, mail = _announce(session, registration, request_id)
+    # The UPDATE flushes the entry and the email first: they are not written under the lock.
+    if _take_seat(session, event_id):
+        return registration
+    position = _take_waitlist_place(session, event_id)
+    if position is None:
+        raise EventFull()  # the rollback takes the rows above with it
+    registration.status, registration.position = WAITLISTED, position
+    entry.outcome = WAITLISTED
+    mail.kind, mail.position = outbox.WAITLISTED, position
+    session.flush()
+    return registration
+
+
+def _place_returning(session, event_id: int, user_id: int) -> Registration:
+    """A person who has a row for this event already (cancelled, or racing themselves)."""
     # The event row first, as cancel() and resize() take it: locking the person's
     # row first would deadlock against a concurrent cancel of the same person.
     event = session.scalar(select(Event).where(Event.id == event_id).with_for_update())
@@ -219,16 +281,31 @@ def _place(session, event_id: int, user_id: int) -> Registration:
         session.flush()
     except IntegrityError as exc:  # a concurrent attempt of the same person won
         raise AlreadyRegistered() from exc
-    taken = session.execute(
+    if _take_seat(session, event_id):
+        return registration
+    position = _take_waitlist_place(session, event_id)
+    if position is None:
+        raise EventFull()
+    registration.status = WAITLISTED
+    registration.position = position
+    session.flush()
+    return registration
+
+
+def _take_seat(session, event_id: int) -> bool:
+    """The final guard: one more confirmed seat, only while one is free and nobody waits."""
+    return session.execute(
         update(Event)
         .where(Event.id == event_id, Event.confirmed_count < Event.capacity,
                Event.waitlisted_count == 0)
         .values(confirmed_count=Event.confirmed_count + 1)
         .execution_options(synchronize_session=False)
-    ).rowcount
-    if taken == 1:
-        return registration
-    position = session.scalar(
+    ).rowcount == 1
+
+
+def _take_waitlist_place(session, event_id: int) -> int | None:
+    """One more waitlist place while the waitlist is open and not full: its position."""
+    return session.scalar(
         update(Event)
         .where(Event.id == event_id, Event.waitlist_enabled.is_(True),
                or_(Event.waitlist_capacity.is_(None),
@@ -237,12 +314,6 @@ def _place(session, event_id: int, user_id: int) -> Registration:
         .returning(Event.waitlisted_count)
         .execution_options(synchronize_session=False)
     )
-    if position is None:
-        raise EventFull()
-    registration.status = WAITLISTED
-    registration.position = position
-    session.flush()
-    return registration
 
 
 def _register_unguarded(event_id: int, user_id: int, request_id: str | None) -> Outcome:
