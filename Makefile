@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 HTMX_VERSION := 2.0.11
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint worker vendor-htmx clean
+.PHONY: install run test lint worker vendor-htmx clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,24 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+BENCH_STAMP := $(VENV)/.installed-bench
+BENCH_ARGS ?=
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+## Measure on this machine: gunicorn + nginx + PostgreSQL + Redis + worker, the rush and the
+## ratios, invariants checked in SQL; report in bench-results/<timestamp>/ (BENCH_ARGS=--help).
+bench: $(BENCH_STAMP)
+	@if ! command -v wrk >/dev/null 2>&1 || ! command -v nginx >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing wrk and nginx (Debian packages)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx >/dev/null; \
+	  else echo "make bench needs wrk and nginx: sudo apt-get install -y wrk nginx"; exit 1; fi; \
+	fi
+	$(PY) -m loadtests.bench $(BENCH_ARGS)
 
 ## Start the web app, the worker and (when REDIS_URL is unset) an embedded Redis.
 run: install
