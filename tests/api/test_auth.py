@@ -303,3 +303,26 @@ def test_session_cookie_gets_organizer_actions_with_csrf(make_client, make_user)
     response = client.http.post("/api/events", json=event_body(),
                                 headers={"X-CSRFToken": client.csrf()})
     assert response.status_code == 201, response.get_json()
+
+
+def test_the_page_and_the_api_share_one_login_limit(database_url, redis_url, app, make_user):
+    """Guessing through both doors does not double the attempts an account gets."""
+    from tests.api.conftest import Api
+    from tests.conftest import Client, base_config
+    from webapp import create_app
+    from webapp.extensions import db
+
+    victim = make_user()
+    limited = create_app({**base_config(database_url, redis_url), "RATELIMIT_ENABLED": True})
+    try:
+        page, api = Client(limited.test_client()), Api(limited)
+        for _ in range(3):
+            assert page.login(victim.email, "wrong password!").status_code == 422
+        statuses = [api.post("/api/auth/login",
+                             json={"email": victim.email, "password": "wrong password!"}
+                             ).status_code for _ in range(3)]
+        assert statuses == [401, 401, 429]  # 5 per minute across both
+        assert page.login(victim.email, PASSWORD).status_code == 429
+    finally:
+        with limited.app_context():
+            db.engine.dispose()

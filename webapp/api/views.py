@@ -25,6 +25,7 @@ from webapp.api.schemas import (
 from webapp.auth import services as auth_services
 from webapp.auth.schemas import LoginIn, SignupIn
 from webapp.auth.tokens import Unauthorized, issue_token
+from webapp.auth.views import LOGIN_ACCOUNT_SCOPE, LOGIN_IP_SCOPE, login_account_key
 from webapp.errors import Forbidden, NotFound
 from webapp.events import services as event_services
 from webapp.events.schemas import EventCreate, EventUpdate
@@ -58,17 +59,16 @@ def _login_account_key() -> str:
     body = None
     if request.is_json and length is not None and length <= 4096:
         body = request.get_json(silent=True)
-    email = body.get("email") if isinstance(body, dict) else None
-    return "api-login:" + (email.strip().lower() if isinstance(email, str) else "")
+    return login_account_key(body.get("email") if isinstance(body, dict) else None)
 
 
 @operation(bp, "/auth/login", "POST", summary="Sign in: get a bearer token", ok=200,
            ok_model=TokenOut, body=LoginIn, auth=False,
            errors={401: "`invalid_credentials`: wrong email or password.",
                    429: "`too_many_requests`: too many sign-in attempts; wait a minute."})
-@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_IP"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"],
-               key_func=_login_account_key)
+@limiter.shared_limit(lambda: current_app.config["RATELIMIT_LOGIN_IP"], LOGIN_IP_SCOPE)
+@limiter.shared_limit(lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"],
+                      LOGIN_ACCOUNT_SCOPE, key_func=_login_account_key)
 def login():
     """Answers a bearer token for `Authorization: Bearer <token>`. Sets no cookie.
 

@@ -25,13 +25,23 @@ def safe_next(target: str | None, default: str) -> str:
 
 
 def _login_account_key() -> str:
-    return "login:" + (request.form.get("email") or "").strip().lower()
+    return login_account_key(request.form.get("email"))
+
+
+def login_account_key(email: object) -> str:
+    """One counter per account for every sign-in door (this form and POST /api/auth/login)."""
+    return "login:" + (email.strip().lower() if isinstance(email, str) else "")
+
+
+# Shared scopes: the page and the API count against the same limits.
+LOGIN_IP_SCOPE, LOGIN_ACCOUNT_SCOPE = "login-ip", "login-account"
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_IP"], methods=["POST"])
-@limiter.limit(lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"], methods=["POST"],
-               key_func=_login_account_key)
+@limiter.shared_limit(lambda: current_app.config["RATELIMIT_LOGIN_IP"], LOGIN_IP_SCOPE,
+                      methods=["POST"])
+@limiter.shared_limit(lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"],
+                      LOGIN_ACCOUNT_SCOPE, methods=["POST"], key_func=_login_account_key)
 def login():
     """Sign in; then go back where the person was going."""
     next_url = safe_next(request.args.get("next"), url_for("registrations.dashboard"))
