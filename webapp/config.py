@@ -67,7 +67,7 @@ def from_env() -> dict:
         # Per process: one connection per gunicorn thread (8) plus headroom. With
         # 2 workers per core, 4 workers use at most 4 x 16 connections (PostgreSQL: 100).
         "SQLALCHEMY_ENGINE_OPTIONS": {
-            "pool_pre_ping": True,
+            "pool_pre_ping": env_bool("DB_POOL_PRE_PING", True),
             "pool_size": env_int("DB_POOL_SIZE", 8),
             "max_overflow": env_int("DB_POOL_OVERFLOW", 8),
             "pool_timeout": 10,
@@ -107,12 +107,20 @@ def from_env() -> dict:
         "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_LOGIN_ACCOUNT": os.environ.get("RATELIMIT_LOGIN_ACCOUNT", "5 per minute"),
         "RATELIMIT_LOGIN_IP": os.environ.get("RATELIMIT_LOGIN_IP", "20 per minute"),
+        # Copies of signed-in people in Redis (webapp/auth/directory.py); 0 = read SQL each time.
+        "USER_CACHE_SECONDS": env_int("USER_CACHE_SECONDS", 1800),
         # JSON API: bearer tokens live 12 h (sign-out revokes them sooner); bodies stay small.
         "API_TOKEN_MAX_AGE": env_int("API_TOKEN_MAX_AGE", 12 * 3600),
         "API_MAX_CONTENT_LENGTH": env_int("API_MAX_CONTENT_LENGTH", 64 * 1024),
         # The seat gate: hold TTL must outlive the slowest request (gunicorn timeout 30 s).
         "SEAT_GATE_ENABLED": env_bool("SEAT_GATE_ENABLED", True),
         "SEAT_HOLD_TTL_MS": env_int("SEAT_HOLD_TTL_MS", 60_000),
+        # Rejected attempts reach the activity log through Redis (webapp/reports/journal.py).
+        "ACTIVITY_JOURNAL": env_bool("ACTIVITY_JOURNAL", True),
+        "ACTIVITY_DRAIN_THREAD": env_bool("ACTIVITY_DRAIN_THREAD", True),
+        "ACTIVITY_FLUSH_MS": env_int("ACTIVITY_FLUSH_MS", 20),
+        "ACTIVITY_ORPHAN_MS": env_int("ACTIVITY_ORPHAN_MS", 10_000),
+        "ACTIVITY_DRAIN_INTERVAL_SECONDS": env_int("ACTIVITY_DRAIN_INTERVAL_SECONDS", 5),
         "RECONCILE_INTERVAL_SECONDS": env_int("RECONCILE_INTERVAL_SECONDS", 60),
         "SQLITE_BUSY_TIMEOUT_MS": env_int("SQLITE_BUSY_TIMEOUT_MS", 30_000),
         "PROXY_FIX_TRUSTED_HOPS": env_int("PROXY_FIX_TRUSTED_HOPS", 0),

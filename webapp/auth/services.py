@@ -9,8 +9,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from webapp.auth import directory
 from webapp.auth.models import User
-from webapp.database import write_session
+from webapp.database import on_commit, write_session
 from webapp.errors import Conflict, Invalid
 from webapp.extensions import db
 
@@ -19,6 +20,7 @@ from webapp.extensions import db
 email_validator.SPECIAL_USE_DOMAIN_NAMES = []
 
 PASSWORD_MIN, PASSWORD_MAX = 12, 128
+MAX_USER_ID = 2**31 - 1  # PostgreSQL's integer
 NAME_MAX = 100
 # The most common long passwords in breach corpora; the length rule stops the rest.
 COMMON_PASSWORDS = frozenset({
@@ -105,16 +107,20 @@ def authenticate(email: str, password: str) -> User | None:
 def load_session_user(session_id: str) -> User | None:
     """Flask-Login's loader: '<id>:<version>' is valid only while the version matches."""
     user_id, _, version = (session_id or "").partition(":")
-    if not (user_id.isdigit() and version.isdigit()):
+    if not (user_id.isdigit() and version.isdigit()) or int(user_id) > MAX_USER_ID:
         return None
-    user = db.session.get(User, int(user_id))
-    if user is None or user.session_version != int(version):
-        return None
-    return user
+    return directory.user_at_version(int(user_id), int(version))
 
 
 def sign_out_everywhere(user_id: int) -> None:
     """Invalidate every session and token of this person (sign-out, password change)."""
     with write_session() as session:
-        session.execute(update(User).where(User.id == user_id)
-                        .values(session_version=User.session_version + 1))
+        version = session.scalar(update(User).where(User.id == user_id)
+                                 .values(session_version=User.session_version + 1)
+                                 .returning(User.session_version))
+        if version is None:
+            return
+        # Before the commit (the row is locked) and after it: a copy of the person
+        # read from SQL in between can never bring the old version back.
+        directory.revoke(user_id, version)
+        on_commit(session, lambda: directory.revoke(user_id, version))

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from flask import current_app, request
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from webapp.auth import directory
 from webapp.auth.models import User
 from webapp.errors import ServiceError
-from webapp.extensions import db
 
 SALT = "turnout.api-token.v1"
 _MAX_ID = 2**31 - 1
@@ -72,8 +72,8 @@ def user_for_token(token: str) -> User:
     if not (isinstance(user_id, int) and isinstance(version, int)
             and 0 < user_id <= _MAX_ID):  # a larger id would overflow PostgreSQL's integer
         raise InvalidToken()
-    user = db.session.get(User, user_id)
-    if user is None or user.session_version != version:
+    user = directory.user_at_version(user_id, version)
+    if user is None:
         raise InvalidToken("This bearer token was revoked (signed out or password changed). "
                            "Sign in again for a new one.")
     return user
