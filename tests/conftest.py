@@ -210,6 +210,9 @@ def base_config(database_url: str, redis_url: str) -> dict:
         "RATELIMIT_ENABLED": False,
         "PASSWORD_HASH_METHOD": FAST_HASH,
         "MAIL_SUPPRESS_SEND": False,
+        # Rejections wait in the Redis journal until a test reads the activity log
+        # (settle_activity); tests of the drain thread itself switch it on.
+        "ACTIVITY_DRAIN_THREAD": False,
     }
 
 
@@ -243,11 +246,13 @@ def app(database_url, redis_url, app_config):
     """
     from webapp import create_app
     from webapp.extensions import db, redis_store
+    from webapp.reports.journal import Journal
 
     app = create_app({**base_config(database_url, redis_url), **app_config})
     with app.app_context():
         clean_database()
         redis_store.client.flushdb()
+    Journal.reset()  # rejections a previous test never read belong to its (gone) events
     yield app
     with app.app_context():
         db.engine.dispose()
@@ -371,10 +376,18 @@ def counts(app):
     return read
 
 
+def settle_activity() -> None:
+    """Write every rejection waiting in the Redis journal to activity_log (app context)."""
+    from webapp.reports.journal import settle
+
+    settle()
+
+
 def sql_counts(event_id: int) -> dict:
     """What SQL holds for an event: counter, rows by status, activity by outcome."""
     from webapp.database import read_session
 
+    settle_activity()
     with read_session() as s:
         confirmed_count, capacity = s.execute(
             text("SELECT confirmed_count, capacity FROM events WHERE id = :e"), {"e": event_id}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, settle_activity
 
 pytestmark = pytest.mark.slow
 
@@ -171,6 +171,8 @@ def rejections_by_detail(app, event_id: int) -> dict[str, int]:
 
     from webapp.database import read_session
 
+    with app.app_context():
+        settle_activity()
     with app.app_context(), read_session() as s:
         return dict(s.execute(text(
             "SELECT coalesce(detail, ''), count(*) FROM activity_log WHERE event_id = :e"

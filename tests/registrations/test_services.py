@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, text
 
-from tests.conftest import base_config
+from tests.conftest import base_config, settle_activity
 from webapp.errors import AlreadyRegistered, EventFull, NotFound, NotRegistered
 from webapp.registrations import services
 from webapp.registrations.gate import EventKeys
@@ -88,6 +88,7 @@ def redis_seats(client, event_id: int) -> tuple[set[int], int]:
 def activity_total() -> int:
     from webapp.database import read_session
 
+    settle_activity()
     with read_session() as s:
         return s.scalar(text("SELECT count(*) FROM activity_log"))
 

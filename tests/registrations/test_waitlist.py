@@ -20,6 +20,7 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from tests.conftest import settle_activity
 from tests.registrations.test_services import race, tally
 from webapp.errors import AlreadyRegistered, EventFull, Invalid, NotRegistered, Unavailable
 from webapp.registrations import services
@@ -80,12 +81,14 @@ def redis_snapshot(client, event_id: int) -> dict:
 
 
 def activity(event_id: int) -> list[tuple[int, str, str]]:
-    """(user id, action, outcome) in the order they were written."""
+    """(user id, action, outcome) in the order they happened."""
     from webapp.database import read_session
 
+    settle_activity()
     with read_session() as s:
         return [tuple(r) for r in s.execute(text(
-            "SELECT user_id, action, outcome FROM activity_log WHERE event_id = :e ORDER BY id"),
+            "SELECT user_id, action, outcome FROM activity_log WHERE event_id = :e"
+            " ORDER BY occurred_at, id"),
             {"e": event_id})]
 
 

@@ -42,6 +42,7 @@ from webapp.registrations.models import (
     WAITLISTED,
     Registration,
 )
+from webapp.reports import journal
 from webapp.reports.services import record, record_alone
 from webapp.sqltypes import utcnow
 
@@ -358,8 +359,14 @@ def _release(gate, held: bool, event_id: int, user_id: int, token: str) -> None:
 
 
 def _reject(event_id, user_id, outcome, request_id, detail=None) -> None:
-    record_alone(event_id=event_id, user_id=user_id, action="register", outcome=outcome,
-                 request_id=request_id, detail=detail)
+    """The activity entry of an attempt that changed nothing: through the journal (written
+    to SQL in batches, webapp/reports/journal.py), or its own transaction when that is off."""
+    entry = {"event_id": event_id, "user_id": user_id, "action": "register",
+             "outcome": outcome, "request_id": request_id, "detail": detail}
+    if current_app.config["ACTIVITY_JOURNAL"]:
+        journal.append(**entry)
+    else:
+        record_alone(**entry)
 
 
 def cancel(event_id: int, user_id: int, *, request_id: str | None = None,

@@ -43,6 +43,10 @@ class ActivityEntry(db.Model):
     outcome: Mapped[str] = mapped_column(String(24))
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # The Redis stream entry a drained rejection came from (webapp/reports/journal.py):
+    # unique, so an entry written again after a lost acknowledgement is skipped.
+    journal_id: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True,
+                                                   index=True)
 
     def __repr__(self) -> str:
         return f"<Activity {self.action}->{self.outcome} e{self.event_id} u{self.user_id}>"
