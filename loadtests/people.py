@@ -8,9 +8,12 @@ real /login form during the rush stays cheap too.
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import requests
 from sqlalchemy import Engine, insert, select, text
 from werkzeug.security import generate_password_hash
 
@@ -114,3 +117,25 @@ def browser_sessions(app, user_ids: list[int], *, remote_addr: str = "127.0.0.1"
             out.append(Credentials(user_id, f"{name}={serializer.dumps(dict(session))}", csrf))
     return out
 
+
+
+def open_event_page(url: str, creds: list[Credentials], event_id: int, *,
+                    threads: int = 8) -> None:
+    """Each person loads the event page once, as everyone in a rush has before clicking.
+
+    That also makes the server's copy of the person (webapp/auth/directory.py),
+    which a real rush finds warm too.
+    """
+    local = threading.local()
+
+    def visit(c: Credentials) -> None:
+        if not hasattr(local, "http"):
+            local.http = requests.Session()
+        page = local.http.get(f"{url}/events/{event_id}", timeout=30,
+                              headers={"Cookie": c.cookie, "User-Agent": BENCH_USER_AGENT})
+        if page.status_code != 200 or "Sign out" not in page.text:
+            raise RuntimeError(f"event page for person {c.user_id}: {page.status_code}")
+
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in pool.map(visit, creds):
+            pass
