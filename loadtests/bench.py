@@ -315,6 +315,7 @@ class Bench:
         cpu = window.stop()
         data = json.loads(out.read_text()) if out.exists() else {"answers": [], "tally": {}}
         answers = data["answers"]
+        self.settle_activity()
         with self.engine.connect() as conn:
             checks = invariants.rush_checks(conn, event_id, args.seats, answers, args.people)
         self.add_checks(f"rush ({kind}, {where})", checks)
@@ -353,6 +354,7 @@ class Bench:
              "PASSWORD": DEFAULT_PASSWORD, "THINK": "1,3", "OUT": str(out)}, self.web.url)
         cpu = window.stop()
         attempts = json.loads(out.read_text())["attempts"] if out.exists() else {}
+        self.settle_activity()
         with self.engine.connect() as conn:
             for event_id in self.events["browse"]:
                 tried = attempts.get(str(event_id), {}).get("register", 0)
@@ -489,8 +491,18 @@ class Bench:
         passed = sum(c.ok for c in checks)
         self.say(f"   {scope}: {passed}/{len(checks)} invariant checks passed")
 
+    def settle_activity(self) -> None:
+        """Rejections the servers have not batched into SQL yet (webapp/reports/journal.py)."""
+        from webapp.reports.journal import settle
+
+        with self.app.app_context():
+            written = settle()
+        if written:
+            self.say(f"   {written} rejected attempts were still on their way to activity_log")
+
     def final_checks(self) -> None:
         self.phase("invariants after every run (SQL), Redis against SQL")
+        self.settle_activity()
         with self.engine.connect() as conn:
             for events, runs in sorted(self.wrk_attempts.items()):
                 low = sum(r for r, _ in runs)

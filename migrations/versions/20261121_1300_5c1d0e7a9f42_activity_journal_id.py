@@ -16,7 +16,7 @@ depends_on = None
 
 
 def upgrade():
-    op.add_column('activity_log', sa.Column('journal_id', sa.String(length=32), nullable=True))
+    op.add_column('activity_log', sa.Column('journal_id', sa.String(length=40), nullable=True))
     op.create_index(op.f('ix_activity_log_journal_id'), 'activity_log', ['journal_id'],
                     unique=True)
 

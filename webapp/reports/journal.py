@@ -7,12 +7,12 @@ entry twice and returns:
 
 1. in this process's memory, from which a thread writes a batch to
    ``activity_log`` every ACTIVITY_FLUSH_MS (one INSERT per batch);
-2. in this process's Redis stream ``turnout:activity:<host>:<pid>`` (one XADD),
+2. in this process's Redis stream ``turnout:activity:<random token>`` (one XADD),
    deleted once the batch has committed: if the process dies first, the
    upkeep loop writes what it left (entries older than ACTIVITY_ORPHAN_MS).
 
 So an entry is lost only if Redis loses it *and* the process dies before its
-next batch. Each row keeps its stream entry id in ``journal_id`` (unique), and
+next batch. Each row keeps "<token>/<stream entry id>" in ``journal_id`` (unique), and
 every writer inserts with ON CONFLICT DO NOTHING: any process may write any
 entry, none is written twice. Changes (confirmed, waitlisted, cancelled,
 promoted) are still written in the transaction that makes them; occurred_at is
@@ -26,7 +26,7 @@ import atexit
 import contextlib
 import logging
 import os
-import socket
+import secrets
 import threading
 from datetime import datetime
 
@@ -54,7 +54,8 @@ def append(*, event_id: int, user_id: int, action: str, outcome: str,
     try:
         fields = {k: "" if v is None else str(v) for k, v in row.items()}
         fields["occurred_at"] = row["occurred_at"].isoformat()
-        row["journal_id"] = redis_store.client.xadd(journal.stream, fields)
+        row["journal_id"] = journal_id(journal.token,
+                                       redis_store.client.xadd(journal.stream, fields))
     except redis.RedisError as exc:  # memory alone until the batch commits
         log.warning("activity journal: Redis unavailable", extra={"error": str(exc)})
         row["journal_id"] = None
@@ -71,7 +72,10 @@ class Journal:
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self.stream = f"{STREAM_PREFIX}{socket.gethostname()}:{self.pid}"
+        # Entry ids are unique within one stream only (two processes can both write
+        # "1795265316899-0"): journal ids carry the stream's own random token.
+        self.token = secrets.token_hex(6)
+        self.stream = f"{STREAM_PREFIX}{self.token}"
         self.rows: list[dict] = []
         self.lock = threading.Lock()
         self.arrived = threading.Condition(self.lock)
@@ -119,11 +123,19 @@ class Journal:
                 with self.lock:
                     self.rows[:0] = batch
                 raise
-            ids = [row["journal_id"] for row in batch if row["journal_id"]]
+            ids = [entry_id(row["journal_id"]) for row in batch if row["journal_id"]]
             if ids:  # if this fails, a later writer skips them: journal_id is unique
                 with contextlib.suppress(redis.RedisError):
                     redis_store.client.xdel(self.stream, *ids)
             return len(batch)
+
+
+def journal_id(token: str, entry: str) -> str:
+    return f"{token}/{entry}"
+
+
+def entry_id(journal_id_: str) -> str:
+    return journal_id_.partition("/")[2]
 
 
 def write_rows(rows: list[dict]) -> None:
@@ -172,10 +184,12 @@ def write_streams(older_than_ms: int | None = None) -> int:
             entries = client.xrange(stream, "-", max_id, count=1000)
             if not entries:
                 break
-            rows = [row for entry_id, fields in entries if (row := _row(entry_id, fields))]
+            token = stream.removeprefix(STREAM_PREFIX)
+            rows = [row for entry, fields in entries
+                    if (row := _row(journal_id(token, entry), fields))]
             if rows:
                 write_rows(rows)
-            client.xdel(stream, *[entry_id for entry_id, _ in entries])
+            client.xdel(stream, *[entry for entry, _ in entries])
             written += len(rows)
         if older_than_ms is not None and not client.xlen(stream):
             client.delete(stream)  # a dead process's empty stream
@@ -187,16 +201,16 @@ def settle() -> int:
     return Journal.of_process().flush() + write_streams()
 
 
-def _row(entry_id: str, fields: dict) -> dict | None:
+def _row(jid: str, fields: dict) -> dict | None:
     try:
-        return {"journal_id": entry_id, "event_id": int(fields["event_id"]),
+        return {"journal_id": jid, "event_id": int(fields["event_id"]),
                 "user_id": int(fields["user_id"]), "action": fields["action"],
                 "outcome": fields["outcome"], "request_id": fields.get("request_id") or None,
                 "detail": fields.get("detail") or None,
                 "occurred_at": datetime.fromisoformat(fields["occurred_at"])}
     except (KeyError, ValueError) as exc:
         log.error("malformed activity entry dropped",
-                  extra={"journal_id": entry_id, "fields": fields, "error": str(exc)})
+                  extra={"journal_id": jid, "fields": fields, "error": str(exc)})
         return None
 
 

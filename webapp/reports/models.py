@@ -45,7 +45,7 @@ class ActivityEntry(db.Model):
     detail: Mapped[str | None] = mapped_column(String(500), nullable=True)
     # The Redis stream entry a drained rejection came from (webapp/reports/journal.py):
     # unique, so an entry written again after a lost acknowledgement is skipped.
-    journal_id: Mapped[str | None] = mapped_column(String(32), nullable=True, unique=True,
+    journal_id: Mapped[str | None] = mapped_column(String(40), nullable=True, unique=True,
                                                    index=True)
 
     def __repr__(self) -> str:
