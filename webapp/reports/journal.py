@@ -12,7 +12,7 @@ entry twice and returns:
    upkeep loop writes what it left (entries older than ACTIVITY_ORPHAN_MS).
 
 So an entry is lost only if Redis loses it *and* the process dies before its
-next batch. Each row keeps "<token>/<stream entry id>" in ``journal_id`` (unique), and
+next batch. Each row carries a journal id, "<process token>/<counter>", unique, and
 every writer inserts with ON CONFLICT DO NOTHING: any process may write any
 entry, none is written twice. Changes (confirmed, waitlisted, cancelled,
 promoted) are still written in the transaction that makes them; occurred_at is
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import itertools
 import logging
 import os
 import secrets
@@ -32,7 +33,7 @@ from datetime import datetime
 
 import redis
 from flask import Flask, current_app
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
 from webapp.database import write_session
 from webapp.extensions import redis_store
@@ -51,15 +52,15 @@ def append(*, event_id: int, user_id: int, action: str, outcome: str,
            "request_id": request_id or None, "detail": (detail or None) and detail[:500],
            "occurred_at": utcnow()}
     journal = Journal.of_process()
+    row["journal_id"] = journal.next_id()
+    fields = {k: "" if v is None else str(v) for k, v in row.items()}
+    fields["occurred_at"] = row["occurred_at"].isoformat()
     try:
-        fields = {k: "" if v is None else str(v) for k, v in row.items()}
-        fields["occurred_at"] = row["occurred_at"].isoformat()
-        row["journal_id"] = journal_id(journal.token,
-                                       redis_store.client.xadd(journal.stream, fields))
+        entry = redis_store.client.xadd(journal.stream, fields)
     except redis.RedisError as exc:  # memory alone until the batch commits
         log.warning("activity journal: Redis unavailable", extra={"error": str(exc)})
-        row["journal_id"] = None
-    journal.add(row)
+        entry = None
+    journal.add(row, entry)
     if current_app.config["ACTIVITY_DRAIN_THREAD"]:
         Flusher.ensure(current_app._get_current_object())
 
@@ -73,10 +74,13 @@ class Journal:
     def __init__(self) -> None:
         self.pid = os.getpid()
         # Entry ids are unique within one stream only (two processes can both write
-        # "1795265316899-0"): journal ids carry the stream's own random token.
+        # "1795265316899-0"), and Redis reuses them after losing a stream: journal
+        # ids are this token and a counter (next_id).
         self.token = secrets.token_hex(6)
         self.stream = f"{STREAM_PREFIX}{self.token}"
         self.rows: list[dict] = []
+        self.entries: list[str] = []  # their stream entry ids, to delete once written
+        self.sequence = itertools.count(1)
         self.lock = threading.Lock()
         self.arrived = threading.Condition(self.lock)
         self.flushing = threading.Lock()  # one batch at a time, in order
@@ -97,9 +101,18 @@ class Journal:
                     journal = cls._current = cls()
         return journal
 
-    def add(self, row: dict) -> None:
+    def next_id(self) -> str:
+        """A journal id no other attempt has: this process's token and a counter.
+
+        Not the stream entry id: Redis hands those out again after it lost the
+        stream (same millisecond, or its clock stepped back)."""
+        return f"{self.token}/{next(self.sequence)}"
+
+    def add(self, row: dict, entry: str | None) -> None:
         with self.arrived:
             self.rows.append(row)
+            if entry:
+                self.entries.append(entry)
             self.arrived.notify()
 
     def wait(self, timeout: float) -> None:
@@ -115,6 +128,7 @@ class Journal:
         with self.flushing:
             with self.lock:
                 batch, self.rows = self.rows, []
+                ids, self.entries = self.entries, []
             if not batch:
                 return 0
             try:
@@ -122,38 +136,30 @@ class Journal:
             except Exception:
                 with self.lock:
                     self.rows[:0] = batch
+                    self.entries[:0] = ids
                 raise
-            ids = [entry_id(row["journal_id"]) for row in batch if row["journal_id"]]
             if ids:  # if this fails, a later writer skips them: journal_id is unique
                 with contextlib.suppress(redis.RedisError):
                     redis_store.client.xdel(self.stream, *ids)
             return len(batch)
 
 
-def journal_id(token: str, entry: str) -> str:
-    return f"{token}/{entry}"
-
-
-def entry_id(journal_id_: str) -> str:
-    return journal_id_.partition("/")[2]
-
-
 def write_rows(rows: list[dict]) -> None:
-    """One INSERT for the batch, skipping entries already written. If the batch breaks a
-    constraint (an event or person deleted since), rows go one by one and the bad ones are
-    dropped. Any other error propagates."""
+    """One INSERT for the batch, skipping entries already written. If the database refuses
+    the batch (an event or person deleted since, a value it cannot store), rows go one by
+    one and the refused ones are dropped. Any other error propagates."""
     try:
         with write_session() as session:
             session.execute(_insert(session), rows)
         return
-    except IntegrityError:
+    except (IntegrityError, DataError):
         pass
     for row in rows:
         try:
             with write_session() as session:
                 session.execute(_insert(session), [row])
-        except IntegrityError as exc:
-            log.error("activity entry dropped: it breaks a constraint",
+        except (IntegrityError, DataError) as exc:
+            log.error("activity entry dropped: the database refuses it",
                       extra={**row, "occurred_at": str(row["occurred_at"]),
                              "error": str(exc.orig)})
 
@@ -184,9 +190,7 @@ def write_streams(older_than_ms: int | None = None) -> int:
             entries = client.xrange(stream, "-", max_id, count=1000)
             if not entries:
                 break
-            token = stream.removeprefix(STREAM_PREFIX)
-            rows = [row for entry, fields in entries
-                    if (row := _row(journal_id(token, entry), fields))]
+            rows = [row for entry, fields in entries if (row := _row(entry, fields))]
             if rows:
                 write_rows(rows)
             client.xdel(stream, *[entry for entry, _ in entries])
@@ -201,16 +205,16 @@ def settle() -> int:
     return Journal.of_process().flush() + write_streams()
 
 
-def _row(jid: str, fields: dict) -> dict | None:
+def _row(entry: str, fields: dict) -> dict | None:
     try:
-        return {"journal_id": jid, "event_id": int(fields["event_id"]),
+        return {"journal_id": fields["journal_id"], "event_id": int(fields["event_id"]),
                 "user_id": int(fields["user_id"]), "action": fields["action"],
                 "outcome": fields["outcome"], "request_id": fields.get("request_id") or None,
                 "detail": fields.get("detail") or None,
                 "occurred_at": datetime.fromisoformat(fields["occurred_at"])}
     except (KeyError, ValueError) as exc:
         log.error("malformed activity entry dropped",
-                  extra={"journal_id": jid, "fields": fields, "error": str(exc)})
+                  extra={"entry": entry, "fields": fields, "error": str(exc)})
         return None
 
 
