@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,8 +22,10 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import event as sa_event
 from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
 # Settings read by create_app() must not come from the developer's shell.
 for _name in ("DATABASE_URL", "SECRET_KEY", "SEAT_GATE_ENABLED", "TURNOUT_UNSAFE_SEAT_GUARDS_OFF"):
@@ -401,3 +404,53 @@ def sql_counts(event_id: int) -> dict:
     return {"capacity": capacity, "confirmed_count": confirmed_count,
             "confirmed": rows.get("confirmed", 0), "waitlisted": rows.get("waitlisted", 0),
             "cancelled": rows.get("cancelled", 0), "activity": activity}
+
+
+# --- fault injection ---------------------------------------------------------------
+
+@pytest.fixture
+def listen():
+    """listen(target, name, fn) -> stop(): a SQLAlchemy event listener, gone by the test's end."""
+    added = []
+
+    def add(target, name, fn):
+        sa_event.listen(target, name, fn)
+        added.append((target, name, fn))
+
+        def stop():
+            if sa_event.contains(target, name, fn):
+                sa_event.remove(target, name, fn)
+
+        return stop
+
+    yield add
+    for target, name, fn in added:
+        if sa_event.contains(target, name, fn):
+            sa_event.remove(target, name, fn)
+
+
+@pytest.fixture
+def at_registration_commit(listen):
+    """at_registration_commit(when, fn) -> stop(): fn() runs at the commit ("before": it may
+    raise to fail the commit; "after") of each transaction of this thread that inserted a
+    registration, however the service wrote it (ORM flush or a plain INSERT)."""
+    inserted = threading.local()
+
+    def note(_conn, _cursor, statement, *_args):
+        if statement.lstrip().upper().startswith("INSERT INTO REGISTRATIONS"):
+            inserted.yes = True
+
+    def add(when, fn):
+        def at_commit(_session):
+            if getattr(inserted, "yes", False):
+                inserted.yes = False
+                fn()
+
+        def forget(_session):
+            inserted.yes = False
+
+        stops = [listen(Engine, "before_cursor_execute", note),
+                 listen(Session, f"{when}_commit", at_commit),
+                 listen(Session, "after_rollback", forget)]
+        return lambda: [stop() for stop in stops]
+    return add

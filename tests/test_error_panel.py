@@ -1,23 +1,16 @@
 """An unexpected error during registration: a clear message in the panel, nothing half-written."""
 
 import pytest
-from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session
 
 
 @pytest.fixture
-def failing_commit():
+def failing_commit(at_registration_commit):
     """Make the next registration transaction fail at commit time."""
 
-    def boom(session):
-        from webapp.registrations.models import Registration
+    def boom():
+        raise RuntimeError("injected commit failure")
 
-        if any(isinstance(obj, Registration) for obj in session.identity_map.values()):
-            raise RuntimeError("injected commit failure")
-
-    sa_event.listen(Session, "before_commit", boom)
-    yield
-    sa_event.remove(Session, "before_commit", boom)
+    at_registration_commit("before", boom)
 
 
 @pytest.mark.parametrize("htmx", [True, False])

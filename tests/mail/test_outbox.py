@@ -115,10 +115,10 @@ def test_a_failed_transaction_leaves_no_row_and_no_job(app_ctx, make_user, make_
     event = make_event(capacity=3)
     import webapp.registrations.services as service_module
 
-    def broken_record(*args, **kwargs):
+    def broken_guard(*args, **kwargs):  # after the email row was written
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(service_module, "record", broken_record)
+    monkeypatch.setattr(service_module, "_take_seat", broken_guard)
     with pytest.raises(registrations.RegistrationFailed):
         registrations.register(event.id, make_user().id)
     assert rows() == []

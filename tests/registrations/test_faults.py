@@ -9,8 +9,6 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event as sa_event
-from sqlalchemy.orm import Session
 
 from tests.conftest import free_port
 from tests.registrations.test_services import (
@@ -23,35 +21,25 @@ from tests.registrations.test_services import (
 from webapp.errors import EventFull
 from webapp.registrations import services
 from webapp.registrations.gate import EventKeys
-from webapp.registrations.models import CONFIRMED, Registration
+from webapp.registrations.models import CONFIRMED
 from webapp.registrations.reconcile import reconcile_upcoming
 from webapp.registrations.services import RegistrationFailed
-from webapp.reports.models import ActivityEntry
 
 
 @pytest.fixture
-def listen():
-    """listen(target, name, fn) -> stop(): a SQLAlchemy event listener, gone by the test's end."""
-    added = []
+def corrupt_activity(monkeypatch):
+    """corrupt_activity(user_ids): their confirmed activity rows break a CHECK constraint
+    of the real database, so their transaction fails at that INSERT."""
+    real = services.insert_entry
 
-    def add(target, name, fn):
-        sa_event.listen(target, name, fn)
-        added.append((target, name, fn))
-
-        def stop():
-            if sa_event.contains(target, name, fn):
-                sa_event.remove(target, name, fn)
-
-        return stop
-
-    yield add
-    for target, name, fn in added:
-        if sa_event.contains(target, name, fn):
-            sa_event.remove(target, name, fn)
-
-
-def writes_a_registration(session) -> bool:
-    return any(isinstance(o, Registration) for o in session.identity_map.values())
+    def corrupt(user_ids):
+        def insert_entry(session, **values):
+            if values["outcome"] == CONFIRMED and values["user_id"] in user_ids:
+                values["outcome"] = "not-an-outcome"
+            return real(session, **values)
+        monkeypatch.setattr(services, "insert_entry", insert_entry)
+        return lambda: monkeypatch.setattr(services, "insert_entry", real)
+    return corrupt
 
 
 # --- the commit fails ----------------------------------------------------------
@@ -67,15 +55,14 @@ def assert_nothing_taken(event_id: int, counts, redis_client) -> None:
 
 
 def test_a_failing_commit_leaves_no_row_and_no_held_seat(
-        app_ctx, make_event, make_user, counts, redis_client, listen):
+        app_ctx, make_event, make_user, counts, redis_client, at_registration_commit):
     event = make_event(capacity=1)
     unlucky, next_person = make_user(), make_user()
 
-    def boom(session):
-        if writes_a_registration(session):
-            raise RuntimeError("disk full at commit")
+    def boom():
+        raise RuntimeError("disk full at commit")
 
-    stop = listen(Session, "before_commit", boom)
+    stop = at_registration_commit("before", boom)
     with pytest.raises(RegistrationFailed):
         services.register(event.id, unlucky.id, request_id="req-commit-fails")
 
@@ -87,16 +74,12 @@ def test_a_failing_commit_leaves_no_row_and_no_held_seat(
 
 
 def test_a_failing_activity_insert_rolls_back_the_seat(
-        app_ctx, make_event, make_user, counts, redis_client, listen):
-    """A real database error at commit: the activity row breaks a CHECK constraint."""
+        app_ctx, make_event, make_user, counts, redis_client, corrupt_activity):
+    """A real database error: the activity row breaks a CHECK constraint."""
     event = make_event(capacity=1)
     unlucky, next_person = make_user(), make_user()
 
-    def corrupt(_mapper, _connection, target):
-        if target.outcome == "confirmed" and target.user_id == unlucky.id:
-            target.outcome = "not-an-outcome"
-
-    listen(ActivityEntry, "before_insert", corrupt)
+    corrupt_activity({unlucky.id})
     with pytest.raises(RegistrationFailed) as caught:
         services.register(event.id, unlucky.id)
 
@@ -109,17 +92,13 @@ def test_a_failing_activity_insert_rolls_back_the_seat(
 
 
 def test_failed_commits_in_a_race_leak_no_seat(
-        app, app_ctx, make_event, make_user, counts, redis_client, listen):
+        app, app_ctx, make_event, make_user, counts, redis_client, corrupt_activity):
     """Most commits fail while 30 race for 4 seats; no seat stays taken by a failed attempt."""
     event = make_event(capacity=4)
     people = [make_user() for _ in range(30)]
     doomed = {p.id for p in people} - {p.id for p in people[::7]}  # 25 of 30 fail
 
-    def corrupt(_mapper, _connection, target):
-        if target.outcome == "confirmed" and target.user_id in doomed:
-            target.outcome = "not-an-outcome"
-
-    stop = listen(ActivityEntry, "before_insert", corrupt)
+    stop = corrupt_activity(doomed)
     results = race(app, [lambda p=p: services.register(event.id, p.id) for p in people])
     stop()
 
@@ -203,15 +182,11 @@ def test_redis_flushed_again_and_again_during_a_race_never_oversells(
 
 
 def test_redis_flushed_between_commit_and_confirm_counts_the_seat_after_rebuild(
-        app_ctx, make_event, make_user, counts, redis_client, listen):
+        app_ctx, make_event, make_user, counts, redis_client, at_registration_commit):
     event = make_event(capacity=2)
     first, second, third = make_user(), make_user(), make_user()
 
-    def flush_at_commit(session):
-        if writes_a_registration(session):
-            redis_client.flushdb()
-
-    stop = listen(Session, "after_commit", flush_at_commit)
+    stop = at_registration_commit("after", redis_client.flushdb)
     assert services.register(event.id, first.id).status == CONFIRMED
     stop()
 
@@ -360,19 +335,19 @@ def test_a_cancel_while_redis_was_down_is_repaired_by_reconcile(
 
 
 def test_a_cancel_landing_between_commit_and_confirm_leaves_redis_agreeing_with_sql(
-        app_ctx, make_event, make_user, counts, redis_client, listen):
+        app_ctx, make_event, make_user, counts, redis_client, at_registration_commit):
     """The person's second tab cancels right after the first tab's commit, before its confirm."""
     event = make_event(capacity=1)
     person, other = make_user(), make_user()
 
     fired = []
 
-    def cancel_at_once(session):
-        if writes_a_registration(session) and not fired:
+    def cancel_at_once():
+        if not fired:
             fired.append(True)
             services.cancel(event.id, person.id)  # commits and vacates before our confirm
 
-    listen(Session, "after_commit", cancel_at_once)
+    at_registration_commit("after", cancel_at_once)
     assert services.register(event.id, person.id).status == CONFIRMED
     assert fired == [True]
 

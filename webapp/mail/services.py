@@ -12,14 +12,14 @@ Message-ID, so the receiving side can tell.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
 from rq import Queue, Retry
 from rq.serializers import JSONSerializer
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from webapp.database import on_commit, read_session, write_session
@@ -48,16 +48,38 @@ def queue_mail(session: Session, kind: str, registration, *,
     row = OutboxMessage(
         kind=kind, event_id=registration.event_id, user_id=registration.user_id,
         registration_id=registration.id, position=position, status=PENDING, attempts=0,
-        due_at=utcnow() + timedelta(seconds=current_app.config["OUTBOX_GRACE_SECONDS"]),
+        due_at=_due_at(),
     )
     session.add(row)
-    rows = session.info.get(_PENDING_KEY)
-    if rows is None:
-        rows = session.info[_PENDING_KEY] = []
-        # Ids exist after the commit's flush; expire_on_commit=False keeps them readable.
-        on_commit(session, lambda: enqueue([r.id for r in rows]))
-    rows.append(row)
+    _enqueue_after_commit(session, lambda: row.id)
     return row
+
+
+def insert_mail(session: Session, kind: str, *, event_id: int, user_id: int,
+                registration_id: int, position: int | None = None) -> int:
+    """queue_mail() as one INSERT, for the registration hot path: the new row's id."""
+    outbox_id = session.execute(
+        insert(OutboxMessage.__table__).values(
+            kind=kind, event_id=event_id, user_id=user_id, registration_id=registration_id,
+            position=position, status=PENDING, attempts=0, due_at=_due_at(),
+        ).returning(OutboxMessage.__table__.c.id)
+    ).scalar_one()
+    _enqueue_after_commit(session, lambda: outbox_id)
+    return outbox_id
+
+
+def _due_at() -> datetime:
+    return utcnow() + timedelta(seconds=current_app.config["OUTBOX_GRACE_SECONDS"])
+
+
+def _enqueue_after_commit(session: Session, row_id: Callable[[], int]) -> None:
+    """One enqueue of every email of the transaction, after its commit."""
+    ids = session.info.get(_PENDING_KEY)
+    if ids is None:
+        ids = session.info[_PENDING_KEY] = []
+        # ORM rows get their ids at the commit's flush; expire_on_commit=False keeps them.
+        on_commit(session, lambda: enqueue([get() for get in ids]))
+    ids.append(row_id)
 
 
 # --- enqueueing ---------------------------------------------------------------

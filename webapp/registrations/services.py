@@ -13,9 +13,10 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -33,7 +34,7 @@ from webapp.errors import (
 from webapp.events.models import MAX_CAPACITY, Event
 from webapp.extensions import db, redis_store
 from webapp.mail import models as outbox
-from webapp.mail.services import queue_mail
+from webapp.mail.services import insert_mail, queue_mail
 from webapp.registrations import gate as seat_gate
 from webapp.registrations.models import (
     CANCELLED,
@@ -43,7 +44,8 @@ from webapp.registrations.models import (
     Registration,
 )
 from webapp.reports import journal
-from webapp.reports.services import record, record_alone
+from webapp.reports.models import ActivityEntry
+from webapp.reports.services import insert_entry, record, record_alone
 from webapp.sqltypes import utcnow
 
 log = logging.getLogger("turnout.registrations")
@@ -152,9 +154,7 @@ def _register(event_id: int, user_id: int, request_id: str | None) -> Outcome:
 
     try:
         with write_session() as session:
-            registration = _place(session, event_id, user_id, request_id)
-            placed = Outcome(registration.status, event_id, user_id, registration.id,
-                             registration.position)
+            placed = _place(session, event_id, user_id, request_id)
     except NotFound:
         _release(gate, held, event_id, user_id, token)
         raise
@@ -177,10 +177,18 @@ def _register(event_id: int, user_id: int, request_id: str | None) -> Outcome:
             # Committed in SQL; the hold expires by itself and reconcile recounts.
             log.warning("place committed in SQL but not in Redis",
                         extra={"event_id": event_id, "user_id": user_id})
-    return placed
+    return Outcome(placed.status, event_id, user_id, placed.id, placed.position)
 
 
-def _place(session, event_id: int, user_id: int, request_id: str | None) -> Registration:
+class Placed(NamedTuple):
+    """What register() committed: the registration's status, id and waitlist position."""
+
+    status: str
+    id: int
+    position: int | None = None
+
+
+def _place(session, event_id: int, user_id: int, request_id: str | None) -> Placed:
     """Write the person's registration, its activity entry and its email: a seat, else a
     waitlist place, else EventFull.
 
@@ -205,51 +213,57 @@ def _place(session, event_id: int, user_id: int, request_id: str | None) -> Regi
     if known[1] is None:
         return _place_newcomer(session, event_id, user_id, request_id)
     registration = _place_returning(session, event_id, user_id)
-    _announce(session, registration, request_id)
-    return registration
+    record(session, event_id=event_id, user_id=user_id, action="register",
+           outcome=registration.status, request_id=request_id)
+    queue_mail(session, _MAIL_OF[registration.status], registration,
+               position=registration.position)
+    return Placed(registration.status, registration.id, registration.position)
 
 
-def _announce(session, registration: Registration, request_id: str | None):
-    """The attempt's activity entry and its email, in the same transaction."""
-    entry = record(session, event_id=registration.event_id, user_id=registration.user_id,
-                   action="register", outcome=registration.status, request_id=request_id)
-    mail = queue_mail(session, outbox.CONFIRMATION if registration.status == CONFIRMED
-                      else outbox.WAITLISTED, registration, position=registration.position)
-    return entry, mail
+_MAIL_OF = {CONFIRMED: outbox.CONFIRMATION, WAITLISTED: outbox.WAITLISTED}
+_REGISTRATIONS = Registration.__table__
+_ACTIVITY = ActivityEntry.__table__
+_OUTBOX = outbox.OutboxMessage.__table__
 
 
-def _place_newcomer(session, event_id: int, user_id: int,
-                    request_id: str | None) -> Registration:
+def _place_newcomer(session, event_id: int, user_id: int, request_id: str | None) -> Placed:
     """A person's first registration for the event: the hot path of a rush.
 
-    Everything is written first and the guarded UPDATE of the event row comes
-    last, so that row (every registration of the event queues on it) is locked
-    only from that UPDATE to the commit, not for the whole transaction. No
-    deadlock with cancel() or resize(), which lock the event row first: the
-    only lock of ours they can wait for is the KEY SHARE our foreign keys take
-    on the event row, and while they wait for it they hold nothing we need
-    (our new rows are invisible to them); if they got the event row first, our
-    INSERT waits for them before we hold anything.
+    Plain INSERT and UPDATE statements (no unit of work: its bookkeeping cost
+    more than the SQL). Everything is written first and the guarded UPDATE of
+    the event row comes last, so that row (every registration of the event
+    queues on it) is locked only from that UPDATE to the commit, not for the
+    whole transaction. No deadlock with cancel() or resize(), which lock the
+    event row first: the only lock of ours they can wait for is the KEY SHARE
+    our foreign keys take on the event row, and while they wait for it they
+    hold nothing we need (our new rows are invisible to them); if they got the
+    event row first, our INSERT waits for them before we hold anything.
     """
-    registration = Registration(event_id=event_id, user_id=user_id, status=CONFIRMED,
-                                registered_at=utcnow())
-    session.add(registration)
     try:
-        session.flush()
+        registration_id = session.execute(
+            insert(_REGISTRATIONS)
+            .values(event_id=event_id, user_id=user_id, status=CONFIRMED,
+                    registered_at=utcnow())
+            .returning(_REGISTRATIONS.c.id)
+        ).scalar_one()
     except IntegrityError as exc:  # a concurrent attempt of the same person won
         raise AlreadyRegistered() from exc
-    entry, mail = _announce(session, registration, request_id)
-    # The UPDATE flushes the entry and the email first: they are not written under the lock.
+    entry_id = insert_entry(session, event_id=event_id, user_id=user_id, action="register",
+                            outcome=CONFIRMED, request_id=request_id)
+    mail_id = insert_mail(session, outbox.CONFIRMATION, event_id=event_id, user_id=user_id,
+                          registration_id=registration_id)
     if _take_seat(session, event_id):
-        return registration
+        return Placed(CONFIRMED, registration_id)
     position = _take_waitlist_place(session, event_id)
     if position is None:
         raise EventFull()  # the rollback takes the rows above with it
-    registration.status, registration.position = WAITLISTED, position
-    entry.outcome = WAITLISTED
-    mail.kind, mail.position = outbox.WAITLISTED, position
-    session.flush()
-    return registration
+    for table, row_id, values in (
+        (_REGISTRATIONS, registration_id, {"status": WAITLISTED, "position": position}),
+        (_ACTIVITY, entry_id, {"outcome": WAITLISTED}),
+        (_OUTBOX, mail_id, {"kind": outbox.WAITLISTED, "position": position}),
+    ):
+        session.execute(update(table).where(table.c.id == row_id).values(values))
+    return Placed(WAITLISTED, registration_id, position)
 
 
 def _place_returning(session, event_id: int, user_id: int) -> Registration:
@@ -295,25 +309,25 @@ def _place_returning(session, event_id: int, user_id: int) -> Registration:
 
 def _take_seat(session, event_id: int) -> bool:
     """The final guard: one more confirmed seat, only while one is free and nobody waits."""
+    events = Event.__table__.c
     return session.execute(
-        update(Event)
-        .where(Event.id == event_id, Event.confirmed_count < Event.capacity,
-               Event.waitlisted_count == 0)
-        .values(confirmed_count=Event.confirmed_count + 1)
-        .execution_options(synchronize_session=False)
+        update(Event.__table__)
+        .where(events.id == event_id, events.confirmed_count < events.capacity,
+               events.waitlisted_count == 0)
+        .values(confirmed_count=events.confirmed_count + 1)
     ).rowcount == 1
 
 
 def _take_waitlist_place(session, event_id: int) -> int | None:
     """One more waitlist place while the waitlist is open and not full: its position."""
+    events = Event.__table__.c
     return session.scalar(
-        update(Event)
-        .where(Event.id == event_id, Event.waitlist_enabled.is_(True),
-               or_(Event.waitlist_capacity.is_(None),
-                   Event.waitlisted_count < Event.waitlist_capacity))
-        .values(waitlisted_count=Event.waitlisted_count + 1)
-        .returning(Event.waitlisted_count)
-        .execution_options(synchronize_session=False)
+        update(Event.__table__)
+        .where(events.id == event_id, events.waitlist_enabled.is_(True),
+               or_(events.waitlist_capacity.is_(None),
+                   events.waitlisted_count < events.waitlist_capacity))
+        .values(waitlisted_count=events.waitlisted_count + 1)
+        .returning(events.waitlisted_count)
     )
 
 
