@@ -48,6 +48,14 @@ def _configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
             conn.exec_driver_sql("BEGIN")
 
 
+def _write_engine(engine: Engine) -> Engine:
+    """The engine with the option that makes SQLite BEGIN IMMEDIATE (made once per engine)."""
+    writer = engine.__dict__.get(_IMMEDIATE)
+    if writer is None:
+        writer = engine.__dict__[_IMMEDIATE] = engine.execution_options(**{_IMMEDIATE: True})
+    return writer
+
+
 @contextmanager
 def write_session() -> Iterator[Session]:
     """One write transaction on its own connection: commit on success, roll back on error.
@@ -58,7 +66,7 @@ def write_session() -> Iterator[Session]:
     # Hand the request session's connection back first: a request then holds
     # one connection at a time, and on SQLite no old read snapshot stays open.
     db.session.rollback()
-    engine = db.engine.execution_options(**{_IMMEDIATE: True})
+    engine = _write_engine(db.engine)
     callbacks: list[Callable[[], None]] = []
     with Session(bind=engine, expire_on_commit=False) as session, session.begin():
         session.info[_ON_COMMIT] = callbacks

@@ -58,14 +58,16 @@ def queue_mail(session: Session, kind: str, registration, *,
 def insert_mail(session: Session, kind: str, *, event_id: int, user_id: int,
                 registration_id: int, position: int | None = None) -> int:
     """queue_mail() as one INSERT, for the registration hot path: the new row's id."""
-    outbox_id = session.execute(
-        insert(OutboxMessage.__table__).values(
-            kind=kind, event_id=event_id, user_id=user_id, registration_id=registration_id,
-            position=position, status=PENDING, attempts=0, due_at=_due_at(),
-        ).returning(OutboxMessage.__table__.c.id)
-    ).scalar_one()
+    outbox_id = session.connection().execute(_INSERT_MAIL, {
+        "kind": kind, "event_id": event_id, "user_id": user_id,
+        "registration_id": registration_id, "position": position, "status": PENDING,
+        "attempts": 0, "due_at": _due_at(),
+    }).scalar_one()
     _enqueue_after_commit(session, lambda: outbox_id)
     return outbox_id
+
+
+_INSERT_MAIL = insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id)
 
 
 def _due_at() -> datetime:

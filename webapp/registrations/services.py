@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
@@ -199,13 +199,8 @@ def _place(session, event_id: int, user_id: int, request_id: str | None) -> Plac
     """
     # One round trip, no lock: does the event exist, has it started, has this
     # person a row here already (a cancelled one comes back through the slow path)?
-    known = session.execute(
-        select(Event.starts_at,
-               select(Registration.id)
-               .where(Registration.event_id == event_id, Registration.user_id == user_id)
-               .scalar_subquery())
-        .where(Event.id == event_id)
-    ).one_or_none()
+    known = session.connection().execute(
+        _KNOWN, {"event_id": event_id, "user_id": user_id}).one_or_none()
     if known is None:
         raise NotFound("That event does not exist.")
     if known[0] <= utcnow():
@@ -221,9 +216,36 @@ def _place(session, event_id: int, user_id: int, request_id: str | None) -> Plac
 
 
 _MAIL_OF = {CONFIRMED: outbox.CONFIRMATION, WAITLISTED: outbox.WAITLISTED}
+_EVENTS = Event.__table__
 _REGISTRATIONS = Registration.__table__
 _ACTIVITY = ActivityEntry.__table__
 _OUTBOX = outbox.OutboxMessage.__table__
+
+# The hot path's statements, built once (plain Core: no ORM compilation per request).
+_KNOWN = (
+    select(_EVENTS.c.starts_at,
+           select(_REGISTRATIONS.c.id)
+           .where(_REGISTRATIONS.c.event_id == bindparam("event_id"),
+                  _REGISTRATIONS.c.user_id == bindparam("user_id"))
+           .scalar_subquery())
+    .where(_EVENTS.c.id == bindparam("event_id"))
+)
+_INSERT_REGISTRATION = insert(_REGISTRATIONS).returning(_REGISTRATIONS.c.id)
+_TAKE_SEAT = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event_id"),
+           _EVENTS.c.confirmed_count < _EVENTS.c.capacity,
+           _EVENTS.c.waitlisted_count == 0)
+    .values(confirmed_count=_EVENTS.c.confirmed_count + 1)
+)
+_TAKE_WAITLIST_PLACE = (
+    update(_EVENTS)
+    .where(_EVENTS.c.id == bindparam("event_id"), _EVENTS.c.waitlist_enabled.is_(True),
+           or_(_EVENTS.c.waitlist_capacity.is_(None),
+               _EVENTS.c.waitlisted_count < _EVENTS.c.waitlist_capacity))
+    .values(waitlisted_count=_EVENTS.c.waitlisted_count + 1)
+    .returning(_EVENTS.c.waitlisted_count)
+)
 
 
 def _place_newcomer(session, event_id: int, user_id: int, request_id: str | None) -> Placed:
@@ -240,12 +262,9 @@ def _place_newcomer(session, event_id: int, user_id: int, request_id: str | None
     event row first, our INSERT waits for them before we hold anything.
     """
     try:
-        registration_id = session.execute(
-            insert(_REGISTRATIONS)
-            .values(event_id=event_id, user_id=user_id, status=CONFIRMED,
-                    registered_at=utcnow())
-            .returning(_REGISTRATIONS.c.id)
-        ).scalar_one()
+        registration_id = session.connection().execute(_INSERT_REGISTRATION, {
+            "event_id": event_id, "user_id": user_id, "status": CONFIRMED,
+            "registered_at": utcnow()}).scalar_one()
     except IntegrityError as exc:  # a concurrent attempt of the same person won
         raise AlreadyRegistered() from exc
     entry_id = insert_entry(session, event_id=event_id, user_id=user_id, action="register",
@@ -309,26 +328,13 @@ def _place_returning(session, event_id: int, user_id: int) -> Registration:
 
 def _take_seat(session, event_id: int) -> bool:
     """The final guard: one more confirmed seat, only while one is free and nobody waits."""
-    events = Event.__table__.c
-    return session.execute(
-        update(Event.__table__)
-        .where(events.id == event_id, events.confirmed_count < events.capacity,
-               events.waitlisted_count == 0)
-        .values(confirmed_count=events.confirmed_count + 1)
-    ).rowcount == 1
+    return session.connection().execute(_TAKE_SEAT, {"event_id": event_id}).rowcount == 1
 
 
 def _take_waitlist_place(session, event_id: int) -> int | None:
     """One more waitlist place while the waitlist is open and not full: its position."""
-    events = Event.__table__.c
-    return session.scalar(
-        update(Event.__table__)
-        .where(events.id == event_id, events.waitlist_enabled.is_(True),
-               or_(events.waitlist_capacity.is_(None),
-                   events.waitlisted_count < events.waitlist_capacity))
-        .values(waitlisted_count=events.waitlisted_count + 1)
-        .returning(events.waitlisted_count)
-    )
+    return session.connection().execute(
+        _TAKE_WAITLIST_PLACE, {"event_id": event_id}).scalar_one_or_none()
 
 
 def _register_unguarded(event_id: int, user_id: int, request_id: str | None) -> Outcome:

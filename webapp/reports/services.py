@@ -28,11 +28,12 @@ def insert_entry(
     request_id: str | None, detail: str | None = None,
 ) -> int:
     """record() as one INSERT, for the registration hot path: the new entry's id."""
-    return session.execute(
-        insert(ActivityEntry.__table__)
-        .values(_values(event_id, user_id, action, outcome, request_id, detail))
-        .returning(ActivityEntry.__table__.c.id)
+    return session.connection().execute(
+        _INSERT_ENTRY, _values(event_id, user_id, action, outcome, request_id, detail)
     ).scalar_one()
+
+
+_INSERT_ENTRY = insert(ActivityEntry.__table__).returning(ActivityEntry.__table__.c.id)
 
 
 def _values(event_id, user_id, action, outcome, request_id, detail) -> dict:
