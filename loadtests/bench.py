@@ -446,6 +446,10 @@ class Bench:
             d = self.wrk(f"(d) register, winning, gate off [{where}]", url, "htmx", "win",
                          [d_event], creds)
             self.record_ratio("d", where, d, d_event)
+            if where == "direct":  # what the gate buys the losers: (c) under the SQL guard
+                d_full = self.wrk("(d) register, full event, gate off [direct]", url, "htmx",
+                                  "full", [self.events["full"]], creds)
+                self.record_ratio("dfull", where, d_full, self.events["full"])
 
     def record_ratio(self, key: str, where: str, result: WrkResult,
                      event_id: int | None) -> None:

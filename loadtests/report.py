@@ -90,6 +90,10 @@ def markdown(results: dict) -> str:
         a, b, c, d = (_ratio(results, k, where) for k in "abcd")
         if a and b and c:
             extra = f", (b)/(d) = {b['rps'] / d['rps']:.2f}" if d else ""
+            d_full = _ratio(results, "dfull", where)
+            if d_full:
+                extra += (f", full event with the gate / without it = "
+                          f"{c['rps'] / d_full['rps']:.2f}")
             lines.append(f"\n{where}: (b)/(a) = {b['rps'] / a['rps']:.0%}, "
                          f"(c)/(a) = {c['rps'] / a['rps']:.0%}{extra}")
     lines += ["", "## Rush (Locust)", "",

@@ -433,14 +433,29 @@ def listen():
 def at_registration_commit(listen):
     """at_registration_commit(when, fn) -> stop(): fn() runs at the commit ("before": it may
     raise to fail the commit; "after") of each transaction of this thread that inserted a
-    registration, however the service wrote it (ORM flush or a plain INSERT)."""
+    registration, however the service wrote it: ORM flush or plain INSERTs in a
+    transaction, or one statement that is its own transaction (autocommit: "before" is
+    then before that statement, so raising fails it; "after" is after it)."""
     inserted = threading.local()
 
-    def note(_conn, _cursor, statement, *_args):
-        if statement.lstrip().upper().startswith("INSERT INTO REGISTRATIONS"):
-            inserted.yes = True
+    def writes_registration(statement: str) -> bool:
+        return "INSERT INTO REGISTRATIONS" in statement.upper()
+
+    def autocommit(conn) -> bool:
+        return conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT"
 
     def add(when, fn):
+        def before_statement(conn, _cursor, statement, *_args):
+            if writes_registration(statement):
+                if not autocommit(conn):
+                    inserted.yes = True
+                elif when == "before":
+                    fn()
+
+        def after_statement(conn, _cursor, statement, *_args):
+            if when == "after" and autocommit(conn) and writes_registration(statement):
+                fn()
+
         def at_commit(_session):
             if getattr(inserted, "yes", False):
                 inserted.yes = False
@@ -449,7 +464,8 @@ def at_registration_commit(listen):
         def forget(_session):
             inserted.yes = False
 
-        stops = [listen(Engine, "before_cursor_execute", note),
+        stops = [listen(Engine, "before_cursor_execute", before_statement),
+                 listen(Engine, "after_cursor_execute", after_statement),
                  listen(Session, f"{when}_commit", at_commit),
                  listen(Session, "after_rollback", forget)]
         return lambda: [stop() for stop in stops]

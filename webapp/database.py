@@ -7,13 +7,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from flask import Flask
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
 from sqlalchemy.orm import Session
 
 from webapp.extensions import db
 
 _IMMEDIATE = "turnout_write"
 _ON_COMMIT = "turnout_on_commit"
+_AUTOCOMMIT = "turnout_autocommit"
 
 log = logging.getLogger("turnout.database")
 
@@ -89,6 +90,21 @@ def on_commit(session: Session, callback: Callable[[], None]) -> None:
     failure in them must not undo the commit.
     """
     session.info[_ON_COMMIT].append(callback)
+
+
+@contextmanager
+def autocommit_connection() -> Iterator[Connection]:
+    """A connection on which every statement is its own transaction, committed by the
+    server as the statement ends: no lock it takes waits for another round trip from
+    this process (which, on a busy machine, may wait for a CPU first)."""
+    db.session.rollback()  # one connection per request at a time, as in write_session
+    engine = db.engine
+    autocommit = engine.__dict__.get(_AUTOCOMMIT)
+    if autocommit is None:
+        autocommit = engine.__dict__[_AUTOCOMMIT] = engine.execution_options(
+            isolation_level="AUTOCOMMIT")
+    with autocommit.connect() as connection:
+        yield connection
 
 
 @contextmanager

@@ -111,14 +111,13 @@ def test_a_rejected_attempt_writes_no_email(app_ctx, make_user, make_event):
 
 
 def test_a_failed_transaction_leaves_no_row_and_no_job(app_ctx, make_user, make_event,
-                                                      monkeypatch):
+                                                      at_registration_commit):
     event = make_event(capacity=3)
-    import webapp.registrations.services as service_module
 
-    def broken_guard(*args, **kwargs):  # after the email row was written
-        raise RuntimeError("disk full")
+    def boom():  # at the commit, after the email row was written (or, when the
+        raise RuntimeError("disk full")  # statement is its own commit, instead of it)
 
-    monkeypatch.setattr(service_module, "_take_seat", broken_guard)
+    at_registration_commit("before", boom)
     with pytest.raises(registrations.RegistrationFailed):
         registrations.register(event.id, make_user().id)
     assert rows() == []

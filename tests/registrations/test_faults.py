@@ -27,19 +27,35 @@ from webapp.registrations.services import RegistrationFailed
 
 
 @pytest.fixture
-def corrupt_activity(monkeypatch):
-    """corrupt_activity(user_ids): their confirmed activity rows break a CHECK constraint
-    of the real database, so their transaction fails at that INSERT."""
-    real = services.insert_entry
+def corrupt_activity(app, backend):
+    """corrupt_activity(user_ids) -> stop(): the database refuses their 'confirmed'
+    activity rows (a CHECK constraint on PostgreSQL, a trigger on SQLite), so their
+    transaction fails at that INSERT, however the service writes it."""
+    from webapp.extensions import db
+
+    def run(sql: str) -> None:
+        with app.app_context(), db.engine.begin() as conn:
+            conn.exec_driver_sql(sql)
+
+    drops = []
 
     def corrupt(user_ids):
-        def insert_entry(session, **values):
-            if values["outcome"] == CONFIRMED and values["user_id"] in user_ids:
-                values["outcome"] = "not-an-outcome"
-            return real(session, **values)
-        monkeypatch.setattr(services, "insert_entry", insert_entry)
-        return lambda: monkeypatch.setattr(services, "insert_entry", real)
-    return corrupt
+        doomed = ", ".join(str(int(u)) for u in user_ids)
+        if backend == "postgresql":
+            run("ALTER TABLE activity_log ADD CONSTRAINT test_doomed CHECK "
+                f"(outcome <> 'confirmed' OR user_id NOT IN ({doomed})) NOT VALID")
+            drop = "ALTER TABLE activity_log DROP CONSTRAINT IF EXISTS test_doomed"
+        else:
+            run("CREATE TRIGGER test_doomed BEFORE INSERT ON activity_log "
+                f"WHEN NEW.outcome = 'confirmed' AND NEW.user_id IN ({doomed}) "
+                "BEGIN SELECT RAISE(ABORT, 'activity row refused by a constraint'); END")
+            drop = "DROP TRIGGER IF EXISTS test_doomed"
+        drops.append(drop)
+        return lambda: run(drop)
+
+    yield corrupt
+    for drop in drops:
+        run(drop)
 
 
 # --- the commit fails ----------------------------------------------------------

@@ -103,8 +103,9 @@ def update_event(event_id: int, actor_id: int, data: EventUpdate) -> Event:
     if plain:
         try:
             with write_session() as session:
+                # As registrations lock it: FOR NO KEY UPDATE (see _lock_event there).
                 locked = session.scalar(select(Event).where(Event.id == event_id)
-                                        .with_for_update())
+                                        .with_for_update(key_share=True))
                 if locked is None:
                     raise NotFound("That event does not exist.")
                 for name, value in plain.items():

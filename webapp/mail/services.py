@@ -48,10 +48,10 @@ def queue_mail(session: Session, kind: str, registration, *,
     row = OutboxMessage(
         kind=kind, event_id=registration.event_id, user_id=registration.user_id,
         registration_id=registration.id, position=position, status=PENDING, attempts=0,
-        due_at=_due_at(),
+        due_at=mail_due_at(),
     )
     session.add(row)
-    _enqueue_after_commit(session, lambda: row.id)
+    enqueue_after_commit(session, lambda: row.id)
     return row
 
 
@@ -61,21 +61,23 @@ def insert_mail(session: Session, kind: str, *, event_id: int, user_id: int,
     outbox_id = session.connection().execute(_INSERT_MAIL, {
         "kind": kind, "event_id": event_id, "user_id": user_id,
         "registration_id": registration_id, "position": position, "status": PENDING,
-        "attempts": 0, "due_at": _due_at(),
+        "attempts": 0, "due_at": mail_due_at(),
     }).scalar_one()
-    _enqueue_after_commit(session, lambda: outbox_id)
+    enqueue_after_commit(session, lambda: outbox_id)
     return outbox_id
 
 
 _INSERT_MAIL = insert(OutboxMessage.__table__).returning(OutboxMessage.__table__.c.id)
 
 
-def _due_at() -> datetime:
-    return utcnow() + timedelta(seconds=current_app.config["OUTBOX_GRACE_SECONDS"])
+def mail_due_at(now: datetime | None = None) -> datetime:
+    """When the sweeper may enqueue a new row again if its job got lost."""
+    return (now or utcnow()) + timedelta(seconds=current_app.config["OUTBOX_GRACE_SECONDS"])
 
 
-def _enqueue_after_commit(session: Session, row_id: Callable[[], int]) -> None:
-    """One enqueue of every email of the transaction, after its commit."""
+def enqueue_after_commit(session: Session, row_id: Callable[[], int]) -> None:
+    """One enqueue of every email of the transaction, after its commit (row_id() gives
+    the row's id then)."""
     ids = session.info.get(_PENDING_KEY)
     if ids is None:
         ids = session.info[_PENDING_KEY] = []

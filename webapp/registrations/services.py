@@ -16,11 +16,11 @@ from datetime import datetime
 from typing import NamedTuple
 
 from flask import current_app
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from webapp.database import read_session, write_session
+from webapp.database import autocommit_connection, read_session, write_session
 from webapp.errors import (
     AlreadyRegistered,
     Conflict,
@@ -34,7 +34,7 @@ from webapp.errors import (
 from webapp.events.models import MAX_CAPACITY, Event
 from webapp.extensions import db, redis_store
 from webapp.mail import models as outbox
-from webapp.mail.services import insert_mail, queue_mail
+from webapp.mail.services import enqueue, insert_mail, mail_due_at, queue_mail
 from webapp.registrations import gate as seat_gate
 from webapp.registrations.models import (
     CANCELLED,
@@ -44,7 +44,6 @@ from webapp.registrations.models import (
     Registration,
 )
 from webapp.reports import journal
-from webapp.reports.models import ActivityEntry
 from webapp.reports.services import insert_entry, record, record_alone
 from webapp.sqltypes import utcnow
 
@@ -153,8 +152,10 @@ def _register(event_id: int, user_id: int, request_id: str | None) -> Outcome:
             held = True
 
     try:
-        with write_session() as session:
-            placed = _place(session, event_id, user_id, request_id)
+        placed = _seat_newcomer_at_once(event_id, user_id, request_id)
+        if placed is None:
+            with write_session() as session:
+                placed = _place(session, event_id, user_id, request_id)
     except NotFound:
         _release(gate, held, event_id, user_id, token)
         raise
@@ -218,8 +219,6 @@ def _place(session, event_id: int, user_id: int, request_id: str | None) -> Plac
 _MAIL_OF = {CONFIRMED: outbox.CONFIRMATION, WAITLISTED: outbox.WAITLISTED}
 _EVENTS = Event.__table__
 _REGISTRATIONS = Registration.__table__
-_ACTIVITY = ActivityEntry.__table__
-_OUTBOX = outbox.OutboxMessage.__table__
 
 # The hot path's statements, built once (plain Core: no ORM compilation per request).
 _KNOWN = (
@@ -248,50 +247,103 @@ _TAKE_WAITLIST_PLACE = (
 )
 
 
-def _place_newcomer(session, event_id: int, user_id: int, request_id: str | None) -> Placed:
-    """A person's first registration for the event: the hot path of a rush.
+# The commonest case of a rush, on PostgreSQL, in ONE statement that is its own
+# transaction: a newcomer takes a free seat while nobody waits, with the registration,
+# its activity entry and its email. The UPDATE is the guard, as in _place_newcomer, and
+# the event row (every registration of the event queues on it) is locked only while the
+# server runs the statement and flushes its commit: never across a round trip to this
+# process. If any condition fails, nothing is written and _place goes the general way,
+# which tells why (no event, started, a returning person, the waitlist, full). Two
+# attempts of one person: the unique (event, person) index fails the second.
+_SEAT_NEWCOMER = text("""
+WITH seat AS (
+    UPDATE events SET confirmed_count = confirmed_count + 1, updated_at = :now
+    WHERE id = :event_id AND confirmed_count < capacity AND waitlisted_count = 0
+      AND starts_at > :now
+      AND NOT EXISTS (SELECT 1 FROM registrations
+                      WHERE event_id = :event_id AND user_id = :user_id)
+    RETURNING id
+), registration AS (
+    INSERT INTO registrations (event_id, user_id, status, registered_at, updated_at)
+    SELECT id, :user_id, 'confirmed', :now, :now FROM seat
+    RETURNING id
+), entry AS (
+    INSERT INTO activity_log (occurred_at, event_id, user_id, action, outcome, request_id)
+    SELECT :now, :event_id, :user_id, 'register', 'confirmed', CAST(:request_id AS text)
+    FROM registration
+)
+INSERT INTO outbox (kind, event_id, user_id, registration_id, status, attempts,
+                    created_at, due_at)
+SELECT 'confirmation', :event_id, :user_id, id, 'pending', 0, :now, :due_at
+FROM registration
+RETURNING registration_id, id
+""")
 
-    Plain INSERT and UPDATE statements (no unit of work: its bookkeeping cost
-    more than the SQL). Everything is written first and the guarded UPDATE of
-    the event row comes last, so that row (every registration of the event
-    queues on it) is locked only from that UPDATE to the commit, not for the
-    whole transaction. No deadlock with cancel() or resize(), which lock the
-    event row first: the only lock of ours they can wait for is the KEY SHARE
-    our foreign keys take on the event row, and while they wait for it they
-    hold nothing we need (our new rows are invisible to them); if they got the
-    event row first, our INSERT waits for them before we hold anything.
+
+def _seat_newcomer_at_once(event_id: int, user_id: int, request_id: str | None) -> Placed | None:
+    """PostgreSQL: _SEAT_NEWCOMER, committed; None when it wrote nothing or on SQLite."""
+    if db.engine.dialect.name != "postgresql":
+        return None
+    now = utcnow()
+    try:
+        with autocommit_connection() as connection:
+            row = connection.execute(_SEAT_NEWCOMER, {
+                "event_id": event_id, "user_id": user_id, "request_id": request_id,
+                "now": now, "due_at": mail_due_at(now)}).one_or_none()
+    except IntegrityError as exc:
+        _raise_if_duplicate(exc)
+        raise
+    if row is None:
+        return None
+    registration_id, outbox_id = row
+    enqueue([outbox_id])  # committed already; if Redis fails, the sweeper enqueues it
+    return Placed(CONFIRMED, registration_id)
+
+
+def _raise_if_duplicate(exc: IntegrityError) -> None:
+    """A concurrent attempt of the same person won the unique (event, person) index."""
+    message = str(exc.orig)  # PostgreSQL names the index; SQLite names the columns
+    if ("uq_registrations_event_user" in message
+            or "registrations.event_id, registrations.user_id" in message):
+        raise AlreadyRegistered() from exc
+
+
+def _place_newcomer(session, event_id: int, user_id: int, request_id: str | None) -> Placed:
+    """A person's first registration for the event, in plain statements (no unit of work:
+    its bookkeeping cost more than the SQL). On PostgreSQL a free seat took the
+    one-statement way first (_SEAT_NEWCOMER); this is the waitlist, full, and SQLite.
+
+    The guarded UPDATE of the event row comes first, as every writer of the
+    event takes that row first (the one-statement seat, cancel(), resize(), a
+    returning person): one lock order, so no deadlock, even between two
+    attempts of the same person (the second then fails on the unique index).
     """
+    if _take_seat(session, event_id):
+        status, position = CONFIRMED, None
+    else:
+        position = _take_waitlist_place(session, event_id)
+        if position is None:
+            raise EventFull()
+        status = WAITLISTED
     try:
         registration_id = session.connection().execute(_INSERT_REGISTRATION, {
-            "event_id": event_id, "user_id": user_id, "status": CONFIRMED,
+            "event_id": event_id, "user_id": user_id, "status": status, "position": position,
             "registered_at": utcnow()}).scalar_one()
-    except IntegrityError as exc:  # a concurrent attempt of the same person won
-        raise AlreadyRegistered() from exc
-    entry_id = insert_entry(session, event_id=event_id, user_id=user_id, action="register",
-                            outcome=CONFIRMED, request_id=request_id)
-    mail_id = insert_mail(session, outbox.CONFIRMATION, event_id=event_id, user_id=user_id,
-                          registration_id=registration_id)
-    if _take_seat(session, event_id):
-        return Placed(CONFIRMED, registration_id)
-    position = _take_waitlist_place(session, event_id)
-    if position is None:
-        raise EventFull()  # the rollback takes the rows above with it
-    for table, row_id, values in (
-        (_REGISTRATIONS, registration_id, {"status": WAITLISTED, "position": position}),
-        (_ACTIVITY, entry_id, {"outcome": WAITLISTED}),
-        (_OUTBOX, mail_id, {"kind": outbox.WAITLISTED, "position": position}),
-    ):
-        session.execute(update(table).where(table.c.id == row_id).values(values))
-    return Placed(WAITLISTED, registration_id, position)
+    except IntegrityError as exc:  # the rollback gives the seat back
+        _raise_if_duplicate(exc)
+        raise
+    insert_entry(session, event_id=event_id, user_id=user_id, action="register",
+                 outcome=status, request_id=request_id)
+    insert_mail(session, _MAIL_OF[status], event_id=event_id, user_id=user_id,
+                registration_id=registration_id, position=position)
+    return Placed(status, registration_id, position)
 
 
 def _place_returning(session, event_id: int, user_id: int) -> Registration:
     """A person who has a row for this event already (cancelled, or racing themselves)."""
     # The event row first, as cancel() and resize() take it: locking the person's
     # row first would deadlock against a concurrent cancel of the same person.
-    event = session.scalar(select(Event).where(Event.id == event_id).with_for_update())
-    if event is None:
-        raise NotFound("That event does not exist.")
+    event = _lock_event(session, event_id)
     if event.starts_at <= utcnow():
         raise RegistrationClosed()
     registration = session.scalar(
@@ -313,8 +365,9 @@ def _place_returning(session, event_id: int, user_id: int) -> Registration:
             registration.cancelled_at = None
             registration.position = None
         session.flush()
-    except IntegrityError as exc:  # a concurrent attempt of the same person won
-        raise AlreadyRegistered() from exc
+    except IntegrityError as exc:
+        _raise_if_duplicate(exc)
+        raise
     if _take_seat(session, event_id):
         return registration
     position = _take_waitlist_place(session, event_id)
@@ -520,7 +573,15 @@ def _fill_from_waitlist(session, event_id: int, request_id: str | None) -> list[
 
 
 def _lock_event(session, event_id: int) -> Event:
-    event = session.scalar(select(Event).where(Event.id == event_id).with_for_update())
+    """Lock the event row as an UPDATE of it would (FOR NO KEY UPDATE on PostgreSQL).
+
+    Not FOR UPDATE: that also waits for the KEY SHARE locks the foreign-key
+    checks of every INSERT naming the event take (registrations, activity
+    rows, emails), and a KEY SHARE lock that must follow an updated version of
+    the row can then wait for us in turn: a deadlock (seen in the churn test).
+    """
+    event = session.scalar(select(Event).where(Event.id == event_id)
+                           .with_for_update(key_share=True))
     if event is None:
         raise NotFound("That event does not exist.")
     return event
