@@ -104,6 +104,8 @@ def from_env() -> dict:
         "OUTBOX_GRACE_SECONDS": env_int("OUTBOX_GRACE_SECONDS", 60),
         "OUTBOX_SWEEP_INTERVAL_SECONDS": env_int("OUTBOX_SWEEP_INTERVAL_SECONDS", 30),
         "WORKER_FORK": env_bool("WORKER_FORK", False),
+        # The worker runs only on CPU time the web processes leave (workers/__main__.py).
+        "WORKER_IDLE_PRIORITY": env_bool("WORKER_IDLE_PRIORITY", True),
         "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_LOGIN_ACCOUNT": os.environ.get("RATELIMIT_LOGIN_ACCOUNT", "5 per minute"),
         "RATELIMIT_LOGIN_IP": os.environ.get("RATELIMIT_LOGIN_IP", "20 per minute"),

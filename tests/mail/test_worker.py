@@ -6,6 +6,9 @@ a real SMTP server (aiosmtpd) that answers as the test says.
 
 from __future__ import annotations
 
+import os
+
+import psutil
 import pytest
 from sqlalchemy import select
 
@@ -139,3 +142,23 @@ def test_redis_down_at_commit_then_the_sweeper_delivers(app_ctx, smtp, private_r
         wait_until(lambda: outbox_row().status == "sent", what="sent")
     finally:
         restarted.stop()
+
+
+
+def _policies(pid: int) -> set[int]:
+    """The scheduling policy of every thread of pid and of its child processes."""
+    policies = set()
+    for proc in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+        policies.update(os.sched_getscheduler(thread.id) for thread in proc.threads())
+    return policies
+
+
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux-only")
+@pytest.mark.parametrize(("setting", "policy"), [(None, "SCHED_IDLE"), ("0", "SCHED_OTHER")])
+def test_the_worker_runs_on_the_cpu_time_the_web_leaves(app_ctx, smtp, start_worker, make_user,
+                                                        make_event, setting, policy):
+    worker = start_worker(**({} if setting is None else {"WORKER_IDLE_PRIORITY": setting}))
+    registrations.register(make_event(capacity=3).id, make_user().id)
+    smtp.wait_for(1)  # the worker has sent: its threads are running
+    wait_until(lambda: psutil.Process(worker.proc.pid).children(), what="the upkeep process")
+    assert _policies(worker.proc.pid) == {getattr(os, policy)}, worker.log()
