@@ -1,21 +1,22 @@
 """gunicorn settings for production: `gunicorn -c deploy/gunicorn.conf.py wsgi:app`.
 
 Runs in the foreground (systemd supervises it); `--bind` on the command line
-overrides the address below. The worker model was measured with
-`make bench BENCH_ARGS=--matrix` on the 2-core machine (loadtests/README.md):
-gthread, 4 workers per core, 2 threads each. Its floor (/healthz) equals 4 x 8
-threads (~2.1k req/s) and its winning registration is ~40 % faster with a lower
-tail: fewer threads per process compete for one GIL, so a thread whose SQL
-statement returned gets back to work sooner. sync workers registered a little
-faster still, but lose keep-alive and ~20 % of the floor.
+overrides the address below. The worker model was measured on the 2-core machine (loadtests/README.md,
+"Choosing the gunicorn workers"): gthread, 2 workers per core, 4 threads each.
+With the one-statement winning path, the rush of 1,000 clicks is answered
+sooner by a few processes with more threads than by many with two: 4 x 4 had a
+rush p99 of ~2.3 s where 8 x 2 had ~3.6 s (fewer processes competing for two
+cores, and a thread waiting on Redis or SQL lets a sibling run), with the same
+floor (/healthz ~3.2k req/s) and full-event rejections (~0.6-0.7k req/s)
+within the machine's noise. sync workers lose keep-alive and ~20 % of the floor.
 """
 
 import os
 
 bind = os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
-workers = int(os.environ.get("WEB_CONCURRENCY", 4 * (os.cpu_count() or 1)))
+workers = int(os.environ.get("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1)))
 worker_class = "gthread"
-threads = int(os.environ.get("GUNICORN_THREADS", 2))
+threads = int(os.environ.get("GUNICORN_THREADS", 4))
 # Must stay below the seat hold TTL (SEAT_HOLD_TTL_MS, 60 s) so a hold outlives its request.
 timeout = 30
 graceful_timeout = 30

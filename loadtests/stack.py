@@ -222,8 +222,8 @@ class Gunicorn(Service):
         argv.append("wsgi:app")
         self.port, self.label = port, label
         self.url = f"http://127.0.0.1:{port}"
-        # deploy/gunicorn.conf.py: WEB_CONCURRENCY, else 4 per core
-        self.workers = workers or int(env.get("WEB_CONCURRENCY", 4 * (os.cpu_count() or 1)))
+        # deploy/gunicorn.conf.py: WEB_CONCURRENCY, else 2 per core
+        self.workers = workers or int(env.get("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1)))
         super().__init__(f"gunicorn[{label}]", argv,
                          config.run_dir / f"gunicorn-{label}.log", env)
 
