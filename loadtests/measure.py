@@ -40,9 +40,11 @@ def _named(names: tuple[str, ...]) -> list[psutil.Process]:
 class CpuWindow:
     """CPU used by each group of processes between start() and stop(), as % of one core.
 
-    A sampler thread notes every process's CPU time twice a second, so a process
-    that exits during the window (a recycled gunicorn worker, a PostgreSQL
-    backend) still counts up to its last sample.
+    A sampler thread notes every process's CPU time five times a second, so a
+    process that exits during the window (a recycled gunicorn worker, a
+    PostgreSQL backend) still counts up to its last sample. The samples are
+    kept, so between() can tell what a part of the window cost (a rush's clicks
+    without its sign-ins).
     """
 
     def __init__(self, groups: dict[str, Callable[[], list[psutil.Process]]]) -> None:
@@ -51,6 +53,8 @@ class CpuWindow:
         self.percent: dict[str, float] = {}
         self._first: dict[str, dict[int, float]] = {}
         self._last: dict[str, dict[int, float]] = {}
+        # (wall time, machine busy CPU-seconds, CPU-seconds used by each group so far)
+        self.timeline: list[tuple[float, float, dict[str, float]]] = []
         self._stop = threading.Event()
 
     def _sample(self, initial: bool = False) -> None:
@@ -66,15 +70,37 @@ class CpuWindow:
                 # A process born in the window counts from zero.
                 first.setdefault(process.pid, used if initial else 0.0)
                 last[process.pid] = used
+        self.timeline.append((time.time(), _machine_busy(), {
+            name: sum(self._last[name][pid] - self._first[name].get(pid, 0.0)
+                      for pid in self._last[name]) for name in self.groups}))
+
+    def between(self, start: float, end: float) -> dict[str, float] | None:
+        """CPU between two wall-clock times, as % of one core (None: too short to tell).
+
+        Spans the samples nearest outside [start, end]; "other" is what the
+        machine used beyond the groups (the load generator, anything else)."""
+        before = [s for s in self.timeline if s[0] <= start]
+        after = [s for s in self.timeline if s[0] >= end]
+        if not before or not after or after[0][0] - before[-1][0] <= 0:
+            return None
+        (t0, busy0, used0), (t1, busy1, used1) = before[-1], after[0]
+        seconds = t1 - t0
+        result = {name: round(100 * (used1[name] - used0.get(name, 0.0)) / seconds, 1)
+                  for name in used1}
+        result["machine"] = round(100 * (busy1 - busy0) / seconds, 1)
+        result["other"] = round(max(result["machine"] - sum(
+            v for k, v in result.items() if k != "machine"), 0.0), 1)
+        result["seconds"] = round(seconds, 2)
+        return result
 
     def _run(self) -> None:
-        while not self._stop.wait(0.5):
+        while not self._stop.wait(0.2):
             self._sample()
 
     def start(self) -> None:
         self._children = _children_cpu()
-        self._sample(initial=True)
         self._machine_before = psutil.cpu_times()
+        self._sample(initial=True)
         self._t0 = time.monotonic()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -84,10 +110,7 @@ class CpuWindow:
         self._thread.join()
         self._sample()
         self.seconds = time.monotonic() - self._t0
-        machine = psutil.cpu_times()
-        busy = (sum(machine) - machine.idle - getattr(machine, "iowait", 0)) - (
-            sum(self._machine_before) - self._machine_before.idle
-            - getattr(self._machine_before, "iowait", 0))
+        busy = _machine_busy() - _machine_busy(self._machine_before)
         for name in self.groups:
             used = sum(self._last[name][pid] - self._first[name].get(pid, 0.0)
                        for pid in self._last[name])
@@ -98,6 +121,12 @@ class CpuWindow:
         ours = sum(v for k, v in self.percent.items() if k != "machine")
         self.percent["foreign"] = round(max(self.percent["machine"] - ours, 0.0), 1)
         return self.percent
+
+
+def _machine_busy(times=None) -> float:
+    """CPU-seconds the whole machine has spent busy since boot (all cores)."""
+    times = times or psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0)
 
 
 def _children_cpu() -> float:

@@ -51,9 +51,14 @@ def _rushes(results: dict) -> list[dict]:
     return [v for k, v in results["scenarios"].items() if k.startswith("rush_") and "kind" in v]
 
 
-def _cpu(cpu: dict) -> str:
-    keys = ("gunicorn", "postgres", "redis", "nginx", "load", "foreign")
+def _cpu(cpu: dict | None, keys=("gunicorn", "postgres", "redis", "nginx", "worker", "load",
+                                  "foreign")) -> str:
+    if not cpu:
+        return "-"
     return " / ".join(f"{cpu.get(k, 0):.0f}" for k in keys)
+
+
+CLICK_KEYS = ("machine", "gunicorn", "postgres", "redis", "nginx", "worker", "other")
 
 
 def markdown(results: dict) -> str:
@@ -75,8 +80,8 @@ def markdown(results: dict) -> str:
     lines += ["", "## Ratio runs (wrk)", "",
               "Each row: `wrk -t 2 -c C -d D` after a warm-up, with "
               "`loadtests/wrk/turnout.lua` judging every answer. CPU is % of one core over "
-              "the run: gunicorn / postgres / redis / nginx / load generator / foreign "
-              "(other processes on the machine).", "",
+              "the run: gunicorn / postgres / redis / nginx / email worker / load generator "
+              "/ foreign (other processes on the machine).", "",
               "| run | via | req/s | p50 ms | p90 ms | p99 ms | max ms | good / bad | "
               "transport errors | CPU % |",
               "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | --- |"]
@@ -97,14 +102,18 @@ def markdown(results: dict) -> str:
             lines.append(f"\n{where}: (b)/(a) = {b['rps'] / a['rps']:.0%}, "
                          f"(c)/(a) = {c['rps'] / a['rps']:.0%}{extra}")
     lines += ["", "## Rush (Locust)", "",
+              "CPU % (of one core; the machine has 2): over the whole run as above, and "
+              "during the clicks alone (release to last answer): machine / gunicorn / postgres "
+              "/ redis / nginx / email worker / other (Locust, anything else).", "",
               "| variant | answers | p50 ms | p95 ms | p99 ms | max ms | all answered after | "
-              "clicks sent within | sign-in phase | CPU % |",
-              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+              "clicks sent within | sign-in phase | CPU % | CPU % during the clicks |",
+              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
     for r in _rushes(results):
         lat = r["latency_ms"]
         lines.append(f"| {r['kind']} via {r['where']} | {r['tally']} | {lat['p50']} | "
                      f"{lat['p95']} | {lat['p99']} | {lat['max']} | {r['wall_s']} s | "
-                     f"{r['send_spread_ms']} ms | {r['sign_in_s']} s | {_cpu(r['cpu'])} |")
+                     f"{r['send_spread_ms']} ms | {r['sign_in_s']} s | {_cpu(r['cpu'])} | "
+                     f"{_cpu(r.get('click_cpu'), CLICK_KEYS)} |")
     for r in _rushes(results):
         lines.append(f"\n`{r['command']}`")
     emails = results["scenarios"].get("rush_emails")
@@ -124,13 +133,19 @@ def markdown(results: dict) -> str:
         lines.append(f"\n`{browse['command']}`")
     if results.get("matrix"):
         lines += ["", "## gunicorn settings (directly, gate on)", "",
-                  "| setting | (a) req/s | (a) p99 ms | (b) req/s | (b) p99 ms | (b)/(a) | "
-                  "(b) bad + errors |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "| setting | (a) req/s | (c) req/s | (b) req/s | (b) p99 ms | (b)/(a) | "
+                  "(c)/(a) | rush p99 ms | rush answers | bad + errors |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
         for row in results["matrix"]:
             a, b = row["a"], row["b"]
-            lines.append(f"| {row['setting']} | {a['rps']:,.0f} | {a['latency_ms']['p99']} | "
-                         f"{b['rps']:,.0f} | {b['latency_ms']['p99']} | "
-                         f"{b['rps'] / a['rps']:.0%} | {b['failures']} |")
+            c, rush = row.get("c"), row.get("rush")  # runs before 2026-11-21 had neither
+            lines.append(
+                f"| {row['setting']} | {a['rps']:,.0f} | {c['rps'] if c else 0:,.0f} | "
+                f"{b['rps']:,.0f} | {b['latency_ms']['p99']} | {b['rps'] / a['rps']:.0%} | "
+                f"{c['rps'] / a['rps'] if c else 0:.0%} | "
+                f"{rush['latency_ms']['p99'] if rush else '-'} | "
+                f"{rush['tally'] if rush else '-'} | "
+                f"{b['failures'] + (c['failures'] if c else 0)} |")
     if results.get("outbox"):
         lines += ["", "## Outbox at the end", "", "| kind | status | rows |",
                   "| --- | --- | ---: |"]
