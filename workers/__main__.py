@@ -6,6 +6,7 @@ import logging
 import multiprocessing
 import os
 import sys
+from pathlib import Path
 
 import redis
 from rq import Queue, SimpleWorker, Worker
@@ -34,6 +35,30 @@ def yield_cpu_to_web() -> bool:
         os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     except OSError as exc:
         log.warning("could not lower the worker's CPU priority", extra={"error": str(exc)})
+        return False
+    _lower_autogroup()
+    return True
+
+
+def _lower_autogroup() -> bool:
+    """Give this session's CPU group the lowest weight, when the worker leads its own session.
+
+    SCHED_IDLE only ranks threads inside one CPU group. With the kernel's
+    autogroups (on in Debian's kernels) every session is a group of its own,
+    with an equal share against the others, so a worker started in its own
+    session (loadtests/bench.py, a shell's `setsid`) still took a third of a
+    core from gunicorn during a rush (loadtests/README.md). Under systemd with
+    the cpu controller the cgroup decides instead, and
+    deploy/systemd/turnout-worker.service sets CPUWeight=idle. A worker that
+    shares its session (`make run`) is left alone: the group is not its own.
+    """
+    autogroup = Path("/proc/self/autogroup")
+    if os.getsid(0) != os.getpid() or not autogroup.exists():
+        return False
+    try:
+        autogroup.write_text("19")
+    except OSError as exc:
+        log.warning("could not lower the worker's CPU group", extra={"error": str(exc)})
         return False
     return True
 

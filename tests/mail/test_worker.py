@@ -7,6 +7,7 @@ a real SMTP server (aiosmtpd) that answers as the test says.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import psutil
 import pytest
@@ -162,3 +163,17 @@ def test_the_worker_runs_on_the_cpu_time_the_web_leaves(app_ctx, smtp, start_wor
     smtp.wait_for(1)  # the worker has sent: its threads are running
     wait_until(lambda: psutil.Process(worker.proc.pid).children(), what="the upkeep process")
     assert _policies(worker.proc.pid) == {getattr(os, policy)}, worker.log()
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").exists(),
+                    reason="this kernel has no autogroups (CONFIG_SCHED_AUTOGROUP)")
+@pytest.mark.parametrize(("setting", "nice"), [(None, "19"), ("0", "0")])
+def test_a_worker_in_its_own_session_lowers_its_cpu_group(app_ctx, smtp, start_worker,
+                                                          make_user, make_event, setting, nice):
+    """SCHED_IDLE ranks threads only inside a group; each session is a group of its own."""
+    worker = start_worker(**({} if setting is None else {"WORKER_IDLE_PRIORITY": setting}))
+    registrations.register(make_event(capacity=3).id, make_user().id)
+    smtp.wait_for(1)  # the worker is past its start-up
+
+    assert os.getsid(worker.proc.pid) == worker.proc.pid  # the fixture's own session
+    assert Path(f"/proc/{worker.proc.pid}/autogroup").read_text().split()[-1] == nice, worker.log()
