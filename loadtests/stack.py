@@ -209,14 +209,14 @@ class StackConfig:
 class Gunicorn(Service):
     def __init__(self, config: StackConfig, port: int, *, label: str, workers: int | None = None,
                  threads: int | None = None, extra_env: dict[str, str] | None = None,
-                 worker_class: str | None = None) -> None:
+                 worker_class: str | None = None,
+                 conf_file: str = "deploy/gunicorn.conf.py") -> None:
         env = config.env(**(extra_env or {}))
         if workers:
             env["WEB_CONCURRENCY"] = str(workers)
         if threads:
             env["GUNICORN_THREADS"] = str(threads)
-        argv = [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
-                "--bind", f"127.0.0.1:{port}"]
+        argv = [sys.executable, "-m", "gunicorn", "-c", conf_file, "--bind", f"127.0.0.1:{port}"]
         if worker_class:
             argv += ["--worker-class", worker_class]
         argv.append("wsgi:app")

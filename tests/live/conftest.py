@@ -136,7 +136,7 @@ def server_env(database_url: str, redis_url: str, instance_dir: Path,
 
 def start_live_server(database_url: str, redis_url: str, *, extra_env: dict[str, str] | None = None,
                       workdir: Path | None = None, workers: int = 4, threads: int = 8,
-                      attempts: int = 3) -> LiveServer:
+                      attempts: int = 3, conf_file: str = "deploy/gunicorn.conf.py") -> LiveServer:
     """Start `gunicorn -c deploy/gunicorn.conf.py wsgi:app` on a free port and wait for it.
 
     `workdir` (a pytest tmp dir, kept for the last runs) holds the instance folder
@@ -149,7 +149,7 @@ def start_live_server(database_url: str, redis_url: str, *, extra_env: dict[str,
         log_path = instance_dir / f"gunicorn-{port}.log"
         with log_path.open("wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py",
+                [sys.executable, "-m", "gunicorn", "-c", conf_file,
                  "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
                  "--threads", str(threads), "wsgi:app"],
                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
