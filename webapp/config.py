@@ -129,6 +129,4 @@ def from_env() -> dict:
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         # Test-only switches; create_app refuses them outside TESTING.
         "TESTING": env_bool("TURNOUT_TESTING", False),
-        "UNSAFE_SEAT_GUARDS_OFF": env_bool("TURNOUT_UNSAFE_SEAT_GUARDS_OFF", False),
-        "UNSAFE_RACE_WINDOW_MS": env_int("TURNOUT_UNSAFE_RACE_WINDOW_MS", 0),
     }

@@ -57,7 +57,3 @@ def init_app(app: Flask) -> None:
         if "request_id" in g:
             response.headers["X-Request-ID"] = g.request_id
         return response
-
-
-def current_request_id() -> str | None:
-    return g.get("request_id") if g else None

@@ -36,3 +36,9 @@ class UTCDateTime(TypeDecorator):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def one_of(column: str, values) -> str:
+    """The text of a CHECK that `column` holds one of `values` (enum members or strings),
+    exactly as the migrations spell it: "status IN ('a', 'b')"."""
+    return f"{column} IN (" + ", ".join(f"'{v}'" for v in values) + ")"

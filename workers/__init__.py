@@ -1,3 +1,5 @@
 """Background work: RQ jobs as plain functions, and the worker that runs them."""
 
-QUEUES = ("emails", "default")
+from webapp.mail.services import QUEUE_NAME
+
+QUEUES = (QUEUE_NAME,)  # the one queue: emails (everything else runs in the upkeep loop)

@@ -18,12 +18,12 @@ from tests.registrations.test_services import (
     sql_confirmed_users,
     tally,
 )
-from webapp.errors import EventFull
+from tests.support.seat_keys import forget, held_count
+from webapp.errors import EventFull, RegistrationFailed
 from webapp.registrations import services
-from webapp.registrations.gate import EventKeys
-from webapp.registrations.models import CONFIRMED
+from webapp.registrations.gate import EventKeys, get_gate
+from webapp.registrations.models import Status
 from webapp.registrations.reconcile import reconcile_upcoming
-from webapp.registrations.services import RegistrationFailed
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_a_failing_commit_leaves_no_row_and_no_held_seat(
     assert_nothing_taken(event.id, counts, redis_client)
     stop()
     # The only seat was not leaked: the next person gets it at once.
-    assert services.register(event.id, next_person.id).status == CONFIRMED
+    assert services.register(event.id, next_person.id).status == Status.CONFIRMED
     assert counts(event.id)["confirmed_count"] == 1
 
 
@@ -101,7 +101,7 @@ def test_a_failing_activity_insert_rolls_back_the_seat(
 
     assert "constraint" in str(caught.value.__cause__).lower()
     assert_nothing_taken(event.id, counts, redis_client)
-    assert services.register(event.id, next_person.id).status == CONFIRMED
+    assert services.register(event.id, next_person.id).status == Status.CONFIRMED
     c = counts(event.id)
     assert (c["confirmed_count"], c["confirmed"]) == (1, 1)
     assert redis_seats(redis_client, event.id) == ({next_person.id}, 0)
@@ -119,22 +119,23 @@ def test_failed_commits_in_a_race_leak_no_seat(
     stop()
 
     t = tally(results)
-    assert set(t) <= {CONFIRMED, "RegistrationFailed", "EventFull"}, t
+    assert set(t) <= {Status.CONFIRMED, "RegistrationFailed", "EventFull"}, t
     assert t["RegistrationFailed"] >= 1, "no attempt failed: the fault was not injected"
     seated = sql_confirmed_users(event.id)
-    assert len(seated) == t[CONFIRMED] <= 4
+    assert len(seated) == t[Status.CONFIRMED] <= 4
     assert not doomed & seated
     c = counts(event.id)
-    assert c["confirmed_count"] == c["confirmed"] == t[CONFIRMED]
+    assert c["confirmed_count"] == c["confirmed"] == t[Status.CONFIRMED]
     assert c["activity"] == {k: v for k, v in {
-        "confirmed": t[CONFIRMED], "failed": t["RegistrationFailed"],
+        "confirmed": t[Status.CONFIRMED], "failed": t["RegistrationFailed"],
         "rejected_full": t["EventFull"]}.items() if v}
     assert redis_seats(redis_client, event.id) == (seated, 0)
 
     # Seats the failed attempts held were given back: newcomers fill exactly what is left.
     newcomers = [make_user() for _ in range(10)]
     again = race(app, [lambda p=p: services.register(event.id, p.id) for p in newcomers])
-    assert tally(again) == Counter({CONFIRMED: 4 - t[CONFIRMED], "EventFull": 6 + t[CONFIRMED]})
+    seated = t[Status.CONFIRMED]
+    assert tally(again) == Counter({Status.CONFIRMED: 4 - seated, "EventFull": 6 + seated})
     assert counts(event.id)["confirmed_count"] == 4
 
 
@@ -145,13 +146,13 @@ def test_redis_flushed_between_registrations_is_rebuilt_from_sql(
     event = make_event(capacity=10)
     people = [make_user() for _ in range(36)]
     first = race(app, [lambda p=p: services.register(event.id, p.id) for p in people[:6]])
-    assert tally(first) == {CONFIRMED: 6}
+    assert tally(first) == {Status.CONFIRMED: 6}
 
     redis_client.flushdb()  # a restart without persistence
     assert redis_client.exists(EventKeys.for_event(event.id).seats) == 0
     rest = race(app, [lambda p=p: services.register(event.id, p.id) for p in people[6:]])
 
-    assert tally(rest) == {CONFIRMED: 4, "EventFull": 26}
+    assert tally(rest) == {Status.CONFIRMED: 4, "EventFull": 26}
     c = counts(event.id)
     assert (c["confirmed_count"], c["confirmed"]) == (10, 10)
     assert c["activity"] == {"confirmed": 10, "rejected_full": 26}
@@ -181,7 +182,7 @@ def test_redis_flushed_again_and_again_during_a_race_never_oversells(
         stop.set()
 
     assert results[-1] >= 1
-    assert tally(results[:-1]) == {CONFIRMED: 10, "EventFull": 30}
+    assert tally(results[:-1]) == {Status.CONFIRMED: 10, "EventFull": 30}
     c = counts(event.id)
     assert (c["confirmed_count"], c["confirmed"]) == (10, 10)
     assert c["activity"] == {"confirmed": 10, "rejected_full": 30}
@@ -203,10 +204,10 @@ def test_redis_flushed_between_commit_and_confirm_counts_the_seat_after_rebuild(
     first, second, third = make_user(), make_user(), make_user()
 
     stop = at_registration_commit("after", redis_client.flushdb)
-    assert services.register(event.id, first.id).status == CONFIRMED
+    assert services.register(event.id, first.id).status == Status.CONFIRMED
     stop()
 
-    assert services.register(event.id, second.id).status == CONFIRMED
+    assert services.register(event.id, second.id).status == Status.CONFIRMED
     with pytest.raises(EventFull):
         services.register(event.id, third.id)
     assert redis_seats(redis_client, event.id) == ({first.id, second.id}, 0)
@@ -222,7 +223,7 @@ def test_a_stale_hold_blocks_the_seat_until_its_ttl_then_the_seat_returns(
 
     with other_app(app, database_url, redis_url, SEAT_HOLD_TTL_MS=500) as short, \
             short.app_context():
-        gate = services.get_gate()
+        gate = get_gate()
         assert gate.hold_ttl_ms == 500
         assert gate.reserve(event.id, crashed.id, uuid.uuid4().hex).status == "held"
         # ... and the process dies here: no commit, no release.
@@ -234,7 +235,7 @@ def test_a_stale_hold_blocks_the_seat_until_its_ttl_then_the_seat_returns(
         time.sleep(max(0.0, held_at + 0.55 - time.monotonic()))
         outcome = services.register(event.id, waiting.id)
 
-    assert outcome.status == CONFIRMED
+    assert outcome.status == Status.CONFIRMED
     c = counts(event.id)
     assert (c["confirmed_count"], c["confirmed"]) == (1, 1)
     assert c["activity"] == {"rejected_full": 1, "confirmed": 1}
@@ -255,7 +256,7 @@ def test_reconcile_repairs_counters_set_wrong_on_purpose(
         services.register(drifting.id, person.id)
     services.register(healthy.id, a.id)
     held = uuid.uuid4().hex
-    services.get_gate().reserve(drifting.id, 990003, held)  # an attempt in flight
+    get_gate().reserve(drifting.id, 990003, held)  # an attempt in flight
     k = EventKeys.for_event(drifting.id)
     redis_client.sadd(k.confirmed, 990001, 990002)  # people SQL never seated
     redis_client.srem(k.confirmed, a.id)  # a seat SQL has
@@ -286,7 +287,7 @@ def test_the_reconcile_command_reports_drift(app, app_ctx, make_event, make_user
     redis_client.srem(k.confirmed, b.id)
     redis_client.sadd(k.confirmed, 990001)
     redis_client.hset(k.seats, "capacity", 9)
-    services.get_gate().forget(lost.id)
+    forget(get_gate(), lost.id)
 
     result = app.test_cli_runner().invoke(args=["seats", "reconcile"])
 
@@ -321,11 +322,11 @@ def test_redis_unreachable_the_sql_guard_alone_still_never_oversells(
             loser = next(p for p, r in zip(people, results, strict=True)
                          if isinstance(r, EventFull))
             assert services.cancel(event.id, winner).status == "cancelled"
-            assert services.register(event.id, winner).status == CONFIRMED
+            assert services.register(event.id, winner).status == Status.CONFIRMED
             with pytest.raises(EventFull):
                 services.register(event.id, loser.id)
 
-    assert tally(results) == {CONFIRMED: 3, "EventFull": 17}
+    assert tally(results) == {Status.CONFIRMED: 3, "EventFull": 17}
     c = counts(event.id)
     assert (c["confirmed_count"], c["confirmed"], c["cancelled"]) == (3, 3, 0)
     assert c["activity"] == {"confirmed": 4, "rejected_full": 18, "cancelled": 1}
@@ -346,7 +347,7 @@ def test_a_cancel_while_redis_was_down_is_repaired_by_reconcile(
         services.register(event.id, waiting.id)
     drift = {d.event_id: d for d in reconcile_upcoming()}[event.id]
     assert (drift.missing, drift.extra) == (0, 1)
-    assert services.register(event.id, waiting.id).status == CONFIRMED
+    assert services.register(event.id, waiting.id).status == Status.CONFIRMED
     assert redis_seats(redis_client, event.id) == ({waiting.id}, 0)
 
 
@@ -364,13 +365,13 @@ def test_a_cancel_landing_between_commit_and_confirm_leaves_redis_agreeing_with_
             services.cancel(event.id, person.id)  # commits and vacates before our confirm
 
     at_registration_commit("after", cancel_at_once)
-    assert services.register(event.id, person.id).status == CONFIRMED
+    assert services.register(event.id, person.id).status == Status.CONFIRMED
     assert fired == [True]
 
     assert counts(event.id)["confirmed_count"] == 0
     assert sql_confirmed_users(event.id) == set()
     assert redis_seats(redis_client, event.id) == (set(), 0)
-    assert services.register(event.id, other.id).status == CONFIRMED
+    assert services.register(event.id, other.id).status == Status.CONFIRMED
 
 
 def test_a_database_error_while_the_gate_loads_the_event_fails_cleanly(
@@ -404,7 +405,7 @@ def test_reconcile_goes_on_past_an_event_that_keeps_changing(
     services.register(quiet.id, person.id)
     services.register(hot.id, person.id)
     redis_client.sadd(EventKeys.for_event(quiet.id).confirmed, 990001)  # drift to repair
-    gate = services.get_gate()
+    gate = get_gate()
     real_snapshot = seat_gate._sql_snapshot
 
     def hot_event_always_commits_meanwhile(event_id):
@@ -420,4 +421,4 @@ def test_reconcile_goes_on_past_an_event_that_keeps_changing(
     # The busy event was skipped this round, but the quiet one was still repaired.
     assert {int(u) for u in redis_client.smembers(EventKeys.for_event(quiet.id).confirmed)} == {
         person.id}
-    assert gate.held_count(quiet.id) == 0
+    assert held_count(gate, quiet.id) == 0

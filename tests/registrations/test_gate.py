@@ -14,17 +14,18 @@ import pytest
 from redis.crc import key_slot
 from sqlalchemy import update
 
+from tests.support.seat_keys import forget, held_count
 from webapp.database import write_session
 from webapp.events.models import Event
 from webapp.registrations import gate as seat_gate
 from webapp.registrations import services
-from webapp.registrations.gate import EventKeys
-from webapp.registrations.models import CONFIRMED, Registration
+from webapp.registrations.gate import EventKeys, get_gate
+from webapp.registrations.models import Registration, Status
 
 
 @pytest.fixture
 def gate(app_ctx) -> seat_gate.SeatGate:
-    gate = services.get_gate()
+    gate = get_gate()
     assert gate is not None, "the gate must be on in the default test config"
     return gate
 
@@ -59,7 +60,7 @@ def event_keys_in_redis(client, event_id: int) -> list[str]:
 def commit_confirmed(event_id: int, user_id: int) -> None:
     """What another process's successful registration leaves in SQL."""
     with write_session() as s:
-        s.add(Registration(event_id=event_id, user_id=user_id, status=CONFIRMED))
+        s.add(Registration(event_id=event_id, user_id=user_id, status=Status.CONFIRMED))
         s.execute(update(Event).where(Event.id == event_id)
                   .values(confirmed_count=Event.confirmed_count + 1)
                   .execution_options(synchronize_session=False))
@@ -82,7 +83,7 @@ def test_reserve_rebuilds_from_sql_before_admitting_anyone(
     first, second, third, fourth = (make_user() for _ in range(4))
     services.register(event.id, first.id)
     services.register(event.id, second.id)
-    gate.forget(event.id)  # Redis lost the event (restart, eviction)
+    forget(gate, event.id)  # Redis lost the event (restart, eviction)
     assert not redis_state(redis_client, event.id)["exists"]
 
     decision = gate.reserve(event.id, third.id, token())
@@ -138,7 +139,7 @@ def test_same_token_retry_never_takes_a_second_seat(gate, make_event, make_user,
     answers = {raw_reserve(gate, event.id, a.id, ta) for _ in range(10)}
 
     assert answers == {("held", 2)}
-    assert gate.held_count(event.id) == 1
+    assert held_count(gate, event.id) == 1
     assert redis_state(redis_client, event.id)["tokens"] == {a.id: ta}
 
 
@@ -254,7 +255,7 @@ def test_rebuild_reads_sql_again_when_a_commit_lands_in_between(
     event = make_event(capacity=3)
     early, late = make_user(), make_user()
     services.register(event.id, early.id)
-    gate.forget(event.id)
+    forget(gate, event.id)
     real_snapshot = seat_gate._sql_snapshot
     snapshots = []
 
@@ -305,7 +306,7 @@ def test_rebuild_writes_only_a_missing_event_unless_forced(gate, make_event, mak
                                                            redis_client):
     event, a = make_event(capacity=2), make_user()
     services.register(event.id, a.id)
-    gate.forget(event.id)
+    forget(gate, event.id)
 
     first = gate.rebuild(event.id, force=False)
     assert (first.existed, first.sql_capacity, first.sql_confirmed, first.drifted) == (
@@ -353,7 +354,7 @@ def test_scripts_reload_transparently_after_script_flush(gate, make_event, make_
     assert gate.rebuild(event.id, force=True).existed is True
     redis_client.script_flush()
     outcome = services.register(event.id, b.id)
-    assert outcome.status == CONFIRMED
+    assert outcome.status == Status.CONFIRMED
     # register ran reserve and confirm: each was loaded again on NOSCRIPT. (The script
     # cache is server-wide, so other test runs may have loaded the rest meanwhile.)
     assert redis_client.script_exists(gate._reserve.sha, gate._confirm.sha) == [True, True]
@@ -439,7 +440,7 @@ def test_fifty_concurrent_reserves_hold_exactly_the_free_seats(gate, make_event,
                            for u in range(1000, 1050)])
 
     assert Counter(results) == {"held": 5, "full": 45}
-    assert gate.held_count(event.id) == 5
+    assert held_count(gate, event.id) == 5
 
 
 def test_one_person_in_twenty_tabs_holds_one_seat(gate, make_event, redis_client):
@@ -459,7 +460,7 @@ def test_thirty_reserves_racing_on_a_missing_event_rebuild_it_once_and_hold_exac
     seated = [make_user() for _ in range(3)]
     for person in seated:
         services.register(event.id, person.id)
-    gate.forget(event.id)
+    forget(gate, event.id)
 
     def reserve(user_id):
         with app.app_context():

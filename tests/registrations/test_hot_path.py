@@ -15,12 +15,19 @@ from rq.serializers import JSONSerializer
 from sqlalchemy import Engine, text
 
 from tests.registrations.test_services import race, tally
+from tests.support.seat_keys import held_count
 from webapp.database import read_session
-from webapp.errors import AlreadyRegistered, EventFull, NotFound
+from webapp.errors import (
+    AlreadyRegistered,
+    EventFull,
+    NotFound,
+    RegistrationClosed,
+    RegistrationFailed,
+)
 from webapp.extensions import redis_store
 from webapp.registrations import services
-from webapp.registrations.models import CONFIRMED, WAITLISTED
-from webapp.registrations.services import RegistrationClosed, RegistrationFailed
+from webapp.registrations.gate import get_gate
+from webapp.registrations.models import Status
 
 
 @pytest.fixture
@@ -67,10 +74,10 @@ def test_a_newcomer_seat_is_one_statement_on_postgresql(
     event, person = make_event(capacity=3), make_user()
     statements.clear()
     outcome = services.register(event.id, person.id, request_id="req-hot")
-    assert outcome.status == CONFIRMED and outcome.registration_id
+    assert outcome.status == Status.CONFIRMED and outcome.registration_id
     sent = writes(statements)
     if backend == "postgresql":
-        assert len(sent) == 1 and sent[0].startswith("WITH SEAT AS ( UPDATE EVENTS"), sent
+        assert len(sent) == 1 and sent[0].startswith("WITH SEAT AS (UPDATE EVENTS"), sent
     else:
         # The event row first (one lock order for every writer), then the three rows.
         assert [s.split(" (")[0].split(" WHERE")[0] for s in sent] == [
@@ -83,7 +90,7 @@ def test_the_hot_path_writes_every_row_the_general_path_writes(
     event, person = make_event(capacity=3), make_user()
     outcome = services.register(event.id, person.id, request_id="req-rows")
     assert rows_of(event.id, person.id) == {
-        "registration": [(CONFIRMED, None, True, True)],
+        "registration": [(Status.CONFIRMED, None, True, True)],
         "activity": [("register", "confirmed")],
         "outbox": [("confirmation", "pending", 0, None, True, True)],
     }
@@ -104,25 +111,25 @@ def test_every_other_case_falls_through_to_the_general_path(
     # A full event with a waitlist: a waitlist place, not a seat.
     event = make_event(capacity=1, waitlist_enabled=True)
     first, second = make_user(), make_user()
-    assert services.register(event.id, first.id).status == CONFIRMED
+    assert services.register(event.id, first.id).status == Status.CONFIRMED
     placed = services.register(event.id, second.id)
-    assert (placed.status, placed.position) == (WAITLISTED, 1)
+    assert (placed.status, placed.position) == (Status.WAITLISTED, 1)
     assert rows_of(event.id, second.id)["outbox"] == [
         ("waitlisted", "pending", 0, 1, True, True)]
     # Someone waits: a newcomer may not pass the queue even when a seat is free.
     services.cancel(event.id, first.id)  # promotes `second`
     third, fourth = make_user(), make_user()
-    assert services.register(event.id, third.id).status == WAITLISTED
+    assert services.register(event.id, third.id).status == Status.WAITLISTED
     assert services.register(event.id, fourth.id).position == 2
     # Full without a waitlist; already registered; coming back after a cancellation.
     small = make_event(capacity=1)
-    assert services.register(small.id, first.id).status == CONFIRMED
+    assert services.register(small.id, first.id).status == Status.CONFIRMED
     with pytest.raises(EventFull):
         services.register(small.id, second.id)
     with pytest.raises(AlreadyRegistered):
         services.register(small.id, first.id)
     services.cancel(small.id, first.id)
-    assert services.register(small.id, first.id).status == CONFIRMED
+    assert services.register(small.id, first.id).status == Status.CONFIRMED
     assert counts(small.id)["confirmed_count"] == 1
     # Started events and events that do not exist.
     started = make_event(starts_in=timedelta(minutes=-5))
@@ -142,7 +149,7 @@ def test_a_person_who_does_not_exist_is_a_failure_not_already_registered(
     c = counts(event.id)
     assert (c["confirmed_count"], c["confirmed"]) == (0, 0)
     assert c["activity"] == {}  # no row can name a person who does not exist (FK)
-    assert services.get_gate().held_count(event.id) == 0
+    assert held_count(get_gate(), event.id) == 0
 
 
 def test_one_person_clicking_from_many_threads_gets_one_seat(
@@ -156,7 +163,7 @@ def test_one_person_clicking_from_many_threads_gets_one_seat(
     finally:
         app.config["SEAT_GATE_ENABLED"] = True
     t = tally(results)
-    assert t[CONFIRMED] == 1 and t[CONFIRMED] + t["AlreadyRegistered"] == 12, t
+    assert t[Status.CONFIRMED] == 1 and t[Status.CONFIRMED] + t["AlreadyRegistered"] == 12, t
     c = counts(event.id)
     assert (c["confirmed_count"], c["confirmed"]) == (1, 1)
     assert c["activity"] == {"confirmed": 1, "rejected_duplicate": 11}

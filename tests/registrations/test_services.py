@@ -12,11 +12,10 @@ import pytest
 from sqlalchemy import func, select, text
 
 from tests.conftest import base_config, settle_activity
-from webapp.errors import AlreadyRegistered, EventFull, NotFound, NotRegistered
+from webapp.errors import AlreadyRegistered, EventFull, NotFound, NotRegistered, RegistrationClosed
 from webapp.registrations import services
-from webapp.registrations.gate import EventKeys
-from webapp.registrations.models import CANCELLED, CONFIRMED, Registration
-from webapp.registrations.services import RegistrationClosed
+from webapp.registrations.gate import EventKeys, get_gate
+from webapp.registrations.models import Registration, Status
 
 # --- helpers shared with test_faults.py --------------------------------------
 
@@ -76,7 +75,7 @@ def sql_confirmed_users(event_id: int) -> set[int]:
 
     with read_session() as s:
         return set(s.scalars(select(Registration.user_id).where(
-            Registration.event_id == event_id, Registration.status == CONFIRMED)))
+            Registration.event_id == event_id, Registration.status == Status.CONFIRMED)))
 
 
 def redis_seats(client, event_id: int) -> tuple[set[int], int]:
@@ -103,7 +102,7 @@ def test_forty_people_five_seats_exactly_five_confirmed(app, app_ctx, make_event
     results = race(app, [lambda p=p: services.register(event.id, p.id, request_id=f"r-{p.id}")
                          for p in people])
 
-    assert tally(results) == {CONFIRMED: 5, "EventFull": 35}
+    assert tally(results) == {Status.CONFIRMED: 5, "EventFull": 35}
     c = counts(event.id)
     assert (c["confirmed_count"], c["confirmed"], c["cancelled"]) == (5, 5, 0)
     assert c["activity"] == {"confirmed": 5, "rejected_full": 35}
@@ -122,7 +121,7 @@ def test_the_sql_guard_alone_never_oversells(app, make_event, make_user, counts,
         results = race(no_gate, [lambda p=p: services.register(event.id, p.id)
                                  for p in people])
 
-    assert tally(results) == {CONFIRMED: 5, "EventFull": 35}
+    assert tally(results) == {Status.CONFIRMED: 5, "EventFull": 35}
     c = counts(event.id)
     assert (c["confirmed_count"], c["confirmed"]) == (5, 5)
     assert c["activity"] == {"confirmed": 5, "rejected_full": 35}
@@ -133,13 +132,13 @@ def test_the_sql_guard_catches_a_gate_that_lets_too_many_through(
         app, app_ctx, make_event, make_user, counts, redis_client):
     event = make_event(capacity=5)
     people = [make_user() for _ in range(40)]
-    gate = services.get_gate()
+    gate = get_gate()
     gate.rebuild(event.id, force=False)
     redis_client.hset(EventKeys.for_event(event.id).seats, "capacity", 1000)  # Redis lies
 
     results = race(app, [lambda p=p: services.register(event.id, p.id) for p in people])
 
-    assert tally(results) == {CONFIRMED: 5, "EventFull": 35}
+    assert tally(results) == {Status.CONFIRMED: 5, "EventFull": 35}
     c = counts(event.id)
     assert (c["confirmed_count"], c["confirmed"]) == (5, 5)
     assert c["activity"] == {"confirmed": 5, "rejected_full": 35}
@@ -159,7 +158,7 @@ def test_control_with_the_guards_off_the_same_race_oversells(
                                 for p in people])
 
     confirmed_rows = counts(event.id)["confirmed"]
-    assert tally(results)[CONFIRMED] == confirmed_rows
+    assert tally(results)[Status.CONFIRMED] == confirmed_rows
     assert confirmed_rows > 5, "the control run did not oversell: the race is not a race"
 
 
@@ -170,7 +169,7 @@ def test_one_person_twenty_tabs_gets_exactly_one_seat(app, app_ctx, make_event, 
 
     results = race(app, [lambda: services.register(event.id, person.id) for _ in range(20)])
 
-    assert tally(results) == {CONFIRMED: 1, "AlreadyRegistered": 19}
+    assert tally(results) == {Status.CONFIRMED: 1, "AlreadyRegistered": 19}
     c = counts(event.id)
     assert (c["confirmed_count"], c["confirmed"]) == (1, 1)
     assert c["activity"] == {"confirmed": 1, "rejected_duplicate": 19}
@@ -186,7 +185,7 @@ def test_one_person_twenty_tabs_without_the_gate_gets_exactly_one_seat(
         results = race(no_gate, [lambda: services.register(event.id, person.id)
                                  for _ in range(20)])
 
-    assert tally(results) == {CONFIRMED: 1, "AlreadyRegistered": 19}
+    assert tally(results) == {Status.CONFIRMED: 1, "AlreadyRegistered": 19}
     c = counts(event.id)
     assert (c["confirmed_count"], c["confirmed"]) == (1, 1)
     assert c["activity"] == {"confirmed": 1, "rejected_duplicate": 19}
@@ -240,7 +239,7 @@ def test_registering_twice_is_already_registered(app_ctx, make_event, make_user,
     with pytest.raises(AlreadyRegistered):
         services.register(event.id, person.id, request_id="req-second-2")
 
-    assert first.status == CONFIRMED
+    assert first.status == Status.CONFIRMED
     c = counts(event.id)
     assert (c["confirmed_count"], c["confirmed"]) == (1, 1)
     assert c["activity"] == {"confirmed": 1, "rejected_duplicate": 1}
@@ -257,7 +256,7 @@ def test_cancel_frees_the_seat_for_someone_else(app_ctx, make_event, make_user, 
     cancelled = services.cancel(event.id, first.id)
     outcome = services.register(event.id, second.id)
 
-    assert (cancelled.status, outcome.status) == (CANCELLED, CONFIRMED)
+    assert (cancelled.status, outcome.status) == (Status.CANCELLED, Status.CONFIRMED)
     c = counts(event.id)
     assert (c["confirmed_count"], c["confirmed"], c["cancelled"]) == (1, 1, 1)
     assert c["activity"] == {"confirmed": 2, "rejected_full": 1, "cancelled": 1}
@@ -279,7 +278,7 @@ def test_register_again_after_cancel_reuses_the_row(app_ctx, make_event, make_us
     with read_session() as s:
         rows = s.scalars(select(Registration).where(Registration.event_id == event.id)).all()
     assert [(r.id, r.status, r.cancelled_at, r.position) for r in rows] == [
-        (first.registration_id, CONFIRMED, None, None)]
+        (first.registration_id, Status.CONFIRMED, None, None)]
     c = counts(event.id)
     assert (c["confirmed_count"], c["confirmed"], c["cancelled"]) == (1, 1, 0)
 
@@ -323,7 +322,7 @@ def test_ten_concurrent_cancels_free_exactly_one_seat(app, app_ctx, make_event, 
 
     results = race(app, [lambda: services.cancel(event.id, person.id) for _ in range(10)])
 
-    assert tally(results) == {CANCELLED: 1, "NotRegistered": 9}
+    assert tally(results) == {Status.CANCELLED: 1, "NotRegistered": 9}
     c = counts(event.id)
     assert (c["confirmed_count"], c["confirmed"], c["cancelled"]) == (1, 1, 1)
     assert c["activity"] == {"confirmed": 2, "cancelled": 1}

@@ -18,24 +18,23 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from flask import current_app, g, jsonify, request
+from flask import current_app, request
 from flask_login import current_user
 from pydantic import BaseModel, ValidationError
+from werkzeug.exceptions import UnsupportedMediaType
 
 from webapp.api import bp
 from webapp.auth.models import User
-from webapp.auth.tokens import InvalidToken, Unauthorized, bearer_token, user_for_token
-from webapp.errors import ServiceError
+from webapp.auth.tokens import InvalidToken, bearer_token, user_for_token
+from webapp.errors import Unauthorized
 from webapp.extensions import csrf
-from webapp.validation import InvalidInput, validation_error_to_invalid
+from webapp.validation import validation_error_to_invalid
 
 M = TypeVar("M", bound=BaseModel)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-class UnsupportedMediaType(ServiceError):
-    status, code = 415, "unsupported_media_type"
-    message = "Send the body as JSON, with Content-Type: application/json."
+JSON_ONLY = "Send the body as JSON, with Content-Type: application/json."
 
 
 def has_ambient_cookie() -> bool:
@@ -63,21 +62,6 @@ def _guard() -> None:
         csrf.protect()
 
 
-@bp.errorhandler(ServiceError)
-def _service_error(exc: ServiceError):
-    body = {"code": exc.code, "message": exc.message, "request_id": g.get("request_id")}
-    if isinstance(exc, InvalidInput):
-        body["fields"] = exc.fields
-    response = jsonify({"error": body})
-    response.status_code = exc.status
-    if isinstance(exc, Unauthorized):
-        challenge = 'Bearer realm="turnout"'
-        if exc.code != "unauthorized":
-            challenge += ', error="invalid_token"'
-        response.headers["WWW-Authenticate"] = challenge
-    return response
-
-
 def signed_in() -> User:
     """The calling person, else 401."""
     if not current_user.is_authenticated:
@@ -92,7 +76,7 @@ def json_body(model: type[M]) -> M:
     :raise InvalidInput: malformed JSON (code invalid_json) or invalid fields (code invalid).
     """
     if not request.is_json:
-        raise UnsupportedMediaType()
+        raise UnsupportedMediaType(JSON_ONLY)
     raw = request.get_data(cache=False)  # 413 past API_MAX_CONTENT_LENGTH
     try:
         return model.model_validate_json(raw, strict=True)

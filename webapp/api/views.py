@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import cache
 from typing import Literal
 
-from flask import current_app, g, jsonify, request
+from flask import g, jsonify, request
 from pydantic import BaseModel, ConfigDict, Field
 
 from webapp.api import bp
@@ -23,16 +23,18 @@ from webapp.api.schemas import (
     UserOut,
 )
 from webapp.auth import services as auth_services
+from webapp.auth.limits import login_account_key, login_limits
 from webapp.auth.schemas import LoginIn, SignupIn
-from webapp.auth.tokens import Unauthorized, issue_token
-from webapp.auth.views import LOGIN_ACCOUNT_SCOPE, LOGIN_IP_SCOPE, login_account_key
-from webapp.errors import Forbidden, NotFound
+from webapp.auth.tokens import issue_token
+from webapp.errors import NotFound, Unauthorized
 from webapp.events import services as event_services
 from webapp.events.schemas import EventCreate, EventUpdate
-from webapp.extensions import db, limiter
+from webapp.extensions import db
+from webapp.organizer import services as organizer
 from webapp.registrations import queries
 from webapp.registrations import services as registrations
-from webapp.registrations.models import Registration
+from webapp.registrations.models import Registration, Status
+from webapp.reports.models import Action
 
 FORBIDDEN_NOT_OWNER = "`forbidden`: only this event's organizer may."
 
@@ -66,9 +68,7 @@ def _login_account_key() -> str:
            ok_model=TokenOut, body=LoginIn, auth=False,
            errors={401: "`invalid_credentials`: wrong email or password.",
                    429: "`too_many_requests`: too many sign-in attempts; wait a minute."})
-@limiter.shared_limit(lambda: current_app.config["RATELIMIT_LOGIN_IP"], LOGIN_IP_SCOPE)
-@limiter.shared_limit(lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"],
-                      LOGIN_ACCOUNT_SCOPE, key_func=_login_account_key)
+@login_limits(_login_account_key)
 def login():
     """Answers a bearer token for `Authorization: Bearer <token>`. Sets no cookie.
 
@@ -131,11 +131,8 @@ def capacity(event_id: int):
 def create_event():
     """Creates an event owned by the caller, who must be an organizer."""
     user = signed_in()
-    if not user.is_organizer:
-        raise Forbidden("Only organizers can create events.")
-    data = json_body(EventCreate)
-    event = event_services.create_event(user.id, data)
-    return jsonify(EventOut.of(event)), 201
+    organizer.require_organizer(user)  # before reading the body: 403, not 400
+    return jsonify(EventOut.of(organizer.create_event(user, json_body(EventCreate)))), 201
 
 
 @operation(bp, f"/events/<{ID}:event_id>", "PATCH", summary="Edit an event (its organizer)",
@@ -146,11 +143,10 @@ def update_event(event_id: int):
     """Changes only the fields sent. Raising capacity promotes from the waitlist in order;
     lowering it below the number of confirmed people is refused."""
     user = signed_in()
-    event = event_services.get_event(event_id)
-    if event.organizer_id != user.id:
-        raise Forbidden("Only this event's organizer can change it.")
+    organizer.owned_event(event_id, user)
     data = json_body(EventUpdate)
-    return jsonify(EventOut.of(event_services.update_event(event_id, user.id, data)))
+    return jsonify(EventOut.of(organizer.update_event(event_id, user, data,
+                                                  request_id=g.request_id)))
 
 
 # --- registrations ---------------------------------------------------------------------
@@ -191,11 +187,9 @@ def cancel_mine(event_id: int):
                    404: "`not_registered`: that person has no place at this event."})
 def cancel_theirs(event_id: int, user_id: int):
     """Cancels a person's seat or waitlist place on their behalf; promotes from the waitlist."""
-    organizer = signed_in()
-    event = event_services.get_event(event_id)
-    if event.organizer_id != organizer.id:
-        raise Forbidden("Only this event's organizer can cancel registrations.")
-    registrations.cancel(event_id, user_id, request_id=g.request_id, action="organizer_cancel")
+    organizer.owned_event(event_id, signed_in())
+    registrations.cancel(event_id, user_id, request_id=g.request_id,
+                         action=Action.ORGANIZER_CANCEL)
     return _no_content()
 
 
@@ -221,8 +215,7 @@ def my_registrations():
     (when waitlisted) position."""
     user = signed_in()
     wanted = query_args(MyRegistrationsQuery).status
-    rows = [r for r in registrations.live_registrations(user.id)
-            if wanted is None or r.status == wanted]
+    rows = queries.live_registrations(user.id, wanted and Status(wanted))
     return jsonify(RegistrationList.dump({"items": [RegistrationOut.of(r) for r in rows]}))
 
 
@@ -232,10 +225,7 @@ def my_registrations():
 def event_registrations(event_id: int):
     """Confirmed people in the order they registered, the waitlist in queue order; each
     with the person (id, name, email)."""
-    user = signed_in()
-    event = event_services.get_event(event_id)
-    if event.organizer_id != user.id:
-        raise Forbidden("Only this event's organizer can see its registrations.")
+    organizer.owned_event(event_id, signed_in())
     wanted = query_args(EventRegistrationsQuery).status
     # Each row's event is the one already loaded (the identity map answers, no query).
     rows = queries.event_registrations(event_id, wanted)

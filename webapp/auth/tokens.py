@@ -15,15 +15,10 @@ from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from webapp.auth import directory
 from webapp.auth.models import User
-from webapp.errors import ServiceError
+from webapp.errors import Unauthorized
 
 SALT = "turnout.api-token.v1"
 _MAX_ID = 2**31 - 1
-
-
-class Unauthorized(ServiceError):
-    status, code = 401, "unauthorized"
-    message = "Sign in first: send Authorization: Bearer <token>."
 
 
 class InvalidToken(Unauthorized):

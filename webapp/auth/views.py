@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import current_app, flash, redirect, request, session, url_for
+from flask import flash, redirect, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from webapp.auth import bp, services
 from webapp.auth.forms import LoginForm, SignupForm
+from webapp.auth.limits import login_account_key, login_limits
 from webapp.errors import Invalid
-from webapp.extensions import limiter
 from webapp.htmx import render
 
 
@@ -28,20 +28,10 @@ def _login_account_key() -> str:
     return login_account_key(request.form.get("email"))
 
 
-def login_account_key(email: object) -> str:
-    """One counter per account for every sign-in door (this form and POST /api/auth/login)."""
-    return "login:" + (email.strip().lower() if isinstance(email, str) else "")
-
-
-# Shared scopes: the page and the API count against the same limits.
-LOGIN_IP_SCOPE, LOGIN_ACCOUNT_SCOPE = "login-ip", "login-account"
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.shared_limit(lambda: current_app.config["RATELIMIT_LOGIN_IP"], LOGIN_IP_SCOPE,
-                      methods=["POST"])
-@limiter.shared_limit(lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"],
-                      LOGIN_ACCOUNT_SCOPE, methods=["POST"], key_func=_login_account_key)
+@login_limits(_login_account_key, methods=["POST"])
 def login():
     """Sign in; then go back where the person was going."""
     next_url = safe_next(request.args.get("next"), url_for("registrations.dashboard"))

@@ -6,7 +6,7 @@ from flask_login import current_user
 
 from webapp.events import bp, services
 from webapp.htmx import render
-from webapp.registrations.services import panel_for
+from webapp.registrations.panel import panel_for
 
 
 @bp.get("/")

@@ -10,16 +10,16 @@ from flask import current_app, render_template
 from flask_mail import Message
 
 from webapp.mail import calendar
-from webapp.mail.models import CANCELLATION, CONFIRMATION, PROMOTED, WAITLISTED, OutboxMessage
+from webapp.mail.models import MailKind, OutboxMessage
 from webapp.sqltypes import utcnow
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]+")
 
 SUBJECTS = {
-    CONFIRMATION: "You are registered: {title}",
-    WAITLISTED: "You are on the waitlist (number {position}): {title}",
-    PROMOTED: "A seat opened up, you are registered: {title}",
-    CANCELLATION: "Registration cancelled: {title}",
+    MailKind.CONFIRMATION: "You are registered: {title}",
+    MailKind.WAITLISTED: "You are on the waitlist (number {position}): {title}",
+    MailKind.PROMOTED: "A seat opened up, you are registered: {title}",
+    MailKind.CANCELLATION: "Registration cancelled: {title}",
 }
 
 
@@ -37,7 +37,7 @@ def compose(row: OutboxMessage) -> Message:
         "event_url": event_url, "my_events_url": f"{public}/me/events",
         "date": f"{event.starts_at:%A} {event.starts_at.day} {event.starts_at:%B %Y}",
         "time": f"{event.starts_at:%H:%M}\u2013{event.ends_at:%H:%M} UTC",  # an en dash
-        "left_waitlist": row.kind == CANCELLATION and row.position is not None,
+        "left_waitlist": row.kind == MailKind.CANCELLATION and row.position is not None,
     }
     subject = SUBJECTS[row.kind].format(title=one_line(event.title), position=row.position)
     message = Message(
@@ -71,9 +71,9 @@ def compose(row: OutboxMessage) -> Message:
 
 
 def _calendar_method(row: OutboxMessage) -> str | None:
-    if row.kind in (CONFIRMATION, PROMOTED):
+    if row.kind in (MailKind.CONFIRMATION, MailKind.PROMOTED):
         return "REQUEST"
-    if row.kind == CANCELLATION and row.position is None:  # a seat, not a waitlist place
+    if row.kind == MailKind.CANCELLATION and row.position is None:  # a seat, not a waitlist place
         return "CANCEL"
     return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
@@ -16,34 +17,37 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from webapp.extensions import db
-from webapp.sqltypes import UTCDateTime, utcnow
+from webapp.sqltypes import UTCDateTime, one_of, utcnow
 
 if TYPE_CHECKING:  # by name below: importing webapp.events here would be circular
     from webapp.auth.models import User
     from webapp.events.models import Event
 
-CONFIRMATION = "confirmation"
-WAITLISTED = "waitlisted"
-PROMOTED = "promoted"
-CANCELLATION = "cancellation"
-KINDS = (CONFIRMATION, WAITLISTED, PROMOTED, CANCELLATION)
-
-PENDING = "pending"  # waiting for a job (queued, scheduled for a retry, or lost)
-SENDING = "sending"  # claimed by a job until claimed_at + lease
-SENT = "sent"
-FAILED = "failed"  # permanently refused, or out of attempts; shown to organizers
-STATUSES = (PENDING, SENDING, SENT, FAILED)
 
 
-def _in(values: tuple[str, ...]) -> str:
-    return "(" + ", ".join(f"'{v}'" for v in values) + ")"
+class MailKind(StrEnum):
+    """What an email announces."""
+
+    CONFIRMATION = "confirmation"
+    WAITLISTED = "waitlisted"
+    PROMOTED = "promoted"
+    CANCELLATION = "cancellation"
+
+
+class MailStatus(StrEnum):
+    """Where an outbox row is in its delivery."""
+
+    PENDING = "pending"  # waiting for a job (queued, scheduled for a retry, or lost)
+    SENDING = "sending"  # claimed by a job until claimed_at + lease
+    SENT = "sent"
+    FAILED = "failed"  # permanently refused, or out of attempts; shown to organizers
 
 
 class OutboxMessage(db.Model):
     __tablename__ = "outbox"
     __table_args__ = (
-        CheckConstraint(f"kind IN {_in(KINDS)}", name="kind_known"),
-        CheckConstraint(f"status IN {_in(STATUSES)}", name="status_known"),
+        CheckConstraint(one_of("kind", MailKind), name="kind_known"),
+        CheckConstraint(one_of("status", MailStatus), name="status_known"),
         CheckConstraint("attempts >= 0", name="attempts_positive"),
         CheckConstraint("(status = 'sent') = (sent_at IS NOT NULL)", name="sent_at_when_sent"),
         # The sweeper's question: which unsent rows are due?
@@ -60,7 +64,7 @@ class OutboxMessage(db.Model):
     registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id"))
     # Waitlist position when the message was written (waitlist-joined emails).
     position: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    status: Mapped[str] = mapped_column(String(16), default=PENDING)
+    status: Mapped[str] = mapped_column(String(16), default=MailStatus.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # When the sweeper may (re-)enqueue a pending row: its job should have run by then.

@@ -12,7 +12,7 @@ Message-ID, so the receiving side can tell.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,13 +24,7 @@ from sqlalchemy.orm import Session
 
 from webapp.database import on_commit, read_session, write_session
 from webapp.extensions import redis_store
-from webapp.mail.models import (
-    FAILED,
-    PENDING,
-    SENDING,
-    SENT,
-    OutboxMessage,
-)
+from webapp.mail.models import MailKind, MailStatus, OutboxMessage
 from webapp.sqltypes import utcnow
 
 log = logging.getLogger("turnout.mail")
@@ -42,28 +36,25 @@ _PENDING_KEY = "turnout_outbox_rows"
 
 # --- writing (inside the caller's transaction) -------------------------------
 
-def queue_mail(session: Session, kind: str, registration, *,
-               position: int | None = None) -> OutboxMessage:
-    """Add one email to the caller's transaction; its job is enqueued after the commit."""
-    row = OutboxMessage(
-        kind=kind, event_id=registration.event_id, user_id=registration.user_id,
-        registration_id=registration.id, position=position, status=PENDING, attempts=0,
-        due_at=mail_due_at(),
-    )
-    session.add(row)
-    enqueue_after_commit(session, lambda: row.id)
-    return row
+def mail_row(kind: MailKind, *, event_id: int, user_id: int, registration_id: int,
+             position: int | None = None, now: datetime | None = None) -> dict:
+    """The values of a new outbox row: pending, no attempt yet, due after the grace time."""
+    now = now or utcnow()
+    return {"kind": kind, "event_id": event_id, "user_id": user_id,
+            "registration_id": registration_id, "position": position,
+            "status": MailStatus.PENDING, "attempts": 0, "created_at": now,
+            "due_at": mail_due_at(now)}
 
 
-def insert_mail(session: Session, kind: str, *, event_id: int, user_id: int,
-                registration_id: int, position: int | None = None) -> int:
-    """queue_mail() as one INSERT, for the registration hot path: the new row's id."""
-    outbox_id = session.connection().execute(_INSERT_MAIL, {
-        "kind": kind, "event_id": event_id, "user_id": user_id,
-        "registration_id": registration_id, "position": position, "status": PENDING,
-        "attempts": 0, "due_at": mail_due_at(),
-    }).scalar_one()
-    enqueue_after_commit(session, lambda: outbox_id)
+def add_mail(session: Session, kind: MailKind, *, event_id: int, user_id: int,
+             registration_id: int, position: int | None = None) -> int:
+    """Write one email into the caller's transaction (its job is enqueued after the
+    commit): the new row's id. The one writer of outbox rows (the one-statement seat of
+    webapp/registrations/seats.py inserts mail_row() too)."""
+    outbox_id = session.connection().execute(_INSERT_MAIL, mail_row(
+        kind, event_id=event_id, user_id=user_id, registration_id=registration_id,
+        position=position)).scalar_one()
+    enqueue_after_commit(session, outbox_id)
     return outbox_id
 
 
@@ -75,15 +66,13 @@ def mail_due_at(now: datetime | None = None) -> datetime:
     return (now or utcnow()) + timedelta(seconds=current_app.config["OUTBOX_GRACE_SECONDS"])
 
 
-def enqueue_after_commit(session: Session, row_id: Callable[[], int]) -> None:
-    """One enqueue of every email of the transaction, after its commit (row_id() gives
-    the row's id then)."""
+def enqueue_after_commit(session: Session, outbox_id: int) -> None:
+    """One enqueue of every email of the transaction, after its commit."""
     ids = session.info.get(_PENDING_KEY)
     if ids is None:
         ids = session.info[_PENDING_KEY] = []
-        # ORM rows get their ids at the commit's flush; expire_on_commit=False keeps them.
-        on_commit(session, lambda: enqueue([get() for get in ids]))
-    ids.append(row_id)
+        on_commit(session, lambda: enqueue(ids))
+    ids.append(outbox_id)
 
 
 # --- enqueueing ---------------------------------------------------------------
@@ -130,9 +119,7 @@ def sweep(now: datetime | None = None, limit: int = 500) -> int:
     with write_session() as session:
         rows = list(session.scalars(
             select(OutboxMessage)
-            .where(or_(and_(OutboxMessage.status == PENDING, OutboxMessage.due_at <= now),
-                       and_(OutboxMessage.status == SENDING, OutboxMessage.claimed_at <= stale,
-                            OutboxMessage.due_at <= now)))
+            .where(_claimable(stale), OutboxMessage.due_at <= now)
             .order_by(OutboxMessage.id)
             .limit(limit)
             .with_for_update(skip_locked=True)
@@ -147,6 +134,13 @@ def sweep(now: datetime | None = None, limit: int = 500) -> int:
         log.info("outbox swept", extra={"outbox_ids": ids})
         return len(ids)
     return 0
+
+
+def _claimable(stale: datetime):
+    """Pending, or claimed by a sender whose lease ran out (claimed before `stale`)."""
+    return or_(OutboxMessage.status == MailStatus.PENDING,
+               and_(OutboxMessage.status == MailStatus.SENDING,
+                    OutboxMessage.claimed_at <= stale))
 
 
 # --- the job's steps ------------------------------------------------------------
@@ -164,10 +158,9 @@ def claim(outbox_id: int) -> Claim | None:
     with write_session() as session:
         attempt = session.scalar(
             update(OutboxMessage)
-            .where(OutboxMessage.id == outbox_id,
-                   or_(OutboxMessage.status == PENDING,
-                       and_(OutboxMessage.status == SENDING, OutboxMessage.claimed_at <= stale)))
-            .values(status=SENDING, claimed_at=now, attempts=OutboxMessage.attempts + 1)
+            .where(OutboxMessage.id == outbox_id, _claimable(stale))
+            .values(status=MailStatus.SENDING, claimed_at=now,
+                    attempts=OutboxMessage.attempts + 1)
             .returning(OutboxMessage.attempts)
             .execution_options(synchronize_session=False)
         )
@@ -190,18 +183,18 @@ def load(outbox_id: int) -> OutboxMessage | None:
 
 
 def mark_sent(claimed: Claim) -> None:
-    _finish(claimed, status=SENT, sent_at=utcnow(), last_error=None)
+    _finish(claimed, status=MailStatus.SENT, sent_at=utcnow(), last_error=None)
 
 
 def mark_failed(claimed: Claim, error: str) -> None:
-    _finish(claimed, status=FAILED, last_error=error[:500])
+    _finish(claimed, status=MailStatus.FAILED, last_error=error[:500])
 
 
 def mark_for_retry(claimed: Claim, error: str, delay_seconds: int) -> None:
     """Back to pending; the RQ retry runs it after the delay, the sweeper only after that."""
     due = utcnow() + timedelta(
         seconds=delay_seconds + current_app.config["OUTBOX_GRACE_SECONDS"])
-    _finish(claimed, status=PENDING, due_at=due, claimed_at=None, last_error=error[:500])
+    _finish(claimed, status=MailStatus.PENDING, due_at=due, claimed_at=None, last_error=error[:500])
 
 
 def _finish(claimed: Claim, **values) -> None:
@@ -209,7 +202,7 @@ def _finish(claimed: Claim, **values) -> None:
         # Only while our claim stands: a taken-over claim belongs to the new sender.
         session.execute(
             update(OutboxMessage)
-            .where(OutboxMessage.id == claimed.id, OutboxMessage.status == SENDING,
+            .where(OutboxMessage.id == claimed.id, OutboxMessage.status == MailStatus.SENDING,
                    OutboxMessage.attempts == claimed.attempt)
             .values(**values)
             .execution_options(synchronize_session=False)
@@ -224,7 +217,7 @@ def failed_for_event(session: Session, event_id: int) -> list[OutboxMessage]:
 
     return list(session.scalars(
         select(OutboxMessage)
-        .where(OutboxMessage.event_id == event_id, OutboxMessage.status == FAILED)
+        .where(OutboxMessage.event_id == event_id, OutboxMessage.status == MailStatus.FAILED)
         .options(joinedload(OutboxMessage.user))
         .order_by(OutboxMessage.id)
     ))

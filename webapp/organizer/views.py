@@ -19,8 +19,10 @@ from webapp.mail.services import failed_for_event
 from webapp.organizer import bp, exports, services
 from webapp.organizer.forms import EventForm
 from webapp.registrations import services as registrations
-from webapp.registrations.models import CONFIRMED, WAITLISTED
+from webapp.registrations.models import Status
 from webapp.registrations.queries import event_registrations
+from webapp.reports.models import Action
+from webapp.validation import validation_error_to_invalid
 
 FORM_TEMPLATE = "organizer/event_form.html"
 UNPROCESSABLE = 422
@@ -46,7 +48,7 @@ def new_event():
         try:
             data = _validated(schemas.EventCreate, values)
             if not form.has_errors:
-                event = event_services.create_event(current_user.id, data)
+                event = services.create_event(current_user, data)
         except Invalid as exc:
             _show(form, exc)
         if not form.has_errors:
@@ -68,7 +70,8 @@ def edit_event(event_id: int):
     try:
         data = _validated(schemas.EventUpdate, changes)
         if not form.has_errors:
-            event = event_services.update_event(event_id, current_user.id, data)
+            event = services.update_event(event_id, current_user, data,
+                                             request_id=g.request_id)
     except Invalid as exc:
         _show(form, exc)
     if form.has_errors:
@@ -91,7 +94,7 @@ def event(event_id: int):
 def attendees_csv(event_id: int):
     """Confirmed attendees as a CSV download."""
     event = services.owned_event(event_id, current_user)
-    body = exports.attendees_csv(event_registrations(event.id, CONFIRMED))
+    body = exports.attendees_csv(event_registrations(event.id, Status.CONFIRMED))
     return _csv(body, f"event-{event.id}-attendees.csv")
 
 
@@ -100,7 +103,7 @@ def attendees_csv(event_id: int):
 def waitlist_csv(event_id: int):
     """The waitlist, in order, as a CSV download."""
     event = services.owned_event(event_id, current_user)
-    body = exports.waitlist_csv(event_registrations(event.id, WAITLISTED))
+    body = exports.waitlist_csv(event_registrations(event.id, Status.WAITLISTED))
     return _csv(body, f"event-{event.id}-waitlist.csv")
 
 
@@ -117,11 +120,11 @@ def cancel_registration(event_id: int, user_id: int):
     name = person.name if person else "That person"
     try:
         outcome = registrations.cancel(event.id, user_id, request_id=g.request_id,
-                                       action="organizer_cancel")
+                                       action=Action.ORGANIZER_CANCEL)
     except NotRegistered:
         message, category = f"{name} has no seat or waitlist place here any more.", "warning"
     else:
-        what = "registration" if outcome.previous == CONFIRMED else "waitlist place"
+        what = "registration" if outcome.previous == Status.CONFIRMED else "waitlist place"
         message, category = f"{name}'s {what} is cancelled.", "success"
         if outcome.promoted:
             moved = ", ".join(_names(outcome.promoted))
@@ -170,7 +173,7 @@ def _validated(schema, values: dict):
     try:
         return schema.model_validate(values)
     except ValidationError as exc:
-        raise event_services.validation_error_to_invalid(exc) from exc
+        raise validation_error_to_invalid(exc) from exc
 
 
 def _show(form: EventForm, exc: Invalid) -> None:
@@ -203,8 +206,8 @@ def _sentence(message: str) -> str:
 
 def _lists(event) -> dict:
     return {"event": event,
-            "confirmed": event_registrations(event.id, CONFIRMED),
-            "waitlisted": event_registrations(event.id, WAITLISTED)}
+            "confirmed": event_registrations(event.id, Status.CONFIRMED),
+            "waitlisted": event_registrations(event.id, Status.WAITLISTED)}
 
 
 def _live_registration(event_id: int, user_id: int):

@@ -19,12 +19,14 @@ from functools import cache
 from importlib import resources
 
 import redis
+from flask import current_app
 from sqlalchemy import select
 
 from webapp.database import read_session
 from webapp.errors import NotFound
 from webapp.events.models import Event
-from webapp.registrations.models import CONFIRMED, WAITLISTED, Registration
+from webapp.extensions import redis_store
+from webapp.registrations.models import LIVE, Registration, Status
 
 log = logging.getLogger("turnout.gate")
 
@@ -125,7 +127,7 @@ class SeatGate:
         raise GateUnavailable(f"event {event_id} could not be loaded into Redis")
 
     def confirm(self, event_id: int, user_id: int, token: str | None,
-                status: str = CONFIRMED) -> bool:
+                status: Status = Status.CONFIRMED) -> bool:
         """Count the person as SQL committed them: 'confirmed' or 'waitlisted'."""
         return bool(self._call(self._confirm, EventKeys.for_event(event_id).all,
                                [user_id, token or "", status]))
@@ -173,14 +175,6 @@ class SeatGate:
             return drift
         raise GateBusy(f"event {event_id} kept changing while it was rebuilt")
 
-    def forget(self, event_id: int) -> None:
-        k = EventKeys.for_event(event_id)
-        self._call(self.client.delete, k.seats, k.confirmed, k.waitlisted, k.holds, k.wholds,
-                   k.tokens)
-
-    def held_count(self, event_id: int) -> int:
-        return int(self._call(self.client.zcard, EventKeys.for_event(event_id).holds))
-
     @staticmethod
     def _call(fn, *args):
         """Run a script (keys list, args list) or a plain command; Redis errors become
@@ -212,9 +206,46 @@ def _sql_snapshot(event_id: int) -> Snapshot:
         people = s.execute(
             select(Registration.user_id, Registration.status)
             .where(Registration.event_id == event_id,
-                   Registration.status.in_((CONFIRMED, WAITLISTED)))
+                   Registration.status.in_(LIVE))
             .order_by(Registration.position)
         ).all()
     return Snapshot(row.capacity, row.waitlist_enabled, row.waitlist_capacity,
-                    [u for u, status in people if status == CONFIRMED],
-                    [u for u, status in people if status == WAITLISTED])
+                    [u for u, status in people if status == Status.CONFIRMED],
+                    [u for u, status in people if status == Status.WAITLISTED])
+
+
+def get_gate() -> SeatGate | None:
+    """The app's seat gate, or None when it is switched off (SEAT_GATE_ENABLED)."""
+    app = current_app
+    if not app.config["SEAT_GATE_ENABLED"]:
+        return None
+    gate = app.extensions.get("turnout_gate")
+    if gate is None:
+        gate = app.extensions["turnout_gate"] = SeatGate(
+            redis_store.client, app.config["SEAT_HOLD_TTL_MS"])
+    return gate
+
+
+def mirror(event_id: int, user_id: int | None, promoted: list[int]) -> None:
+    """After a committed cancellation: the leaver out of Redis, the promoted into seats,
+    in one script. If Redis fails, SQL stands and reconcile repairs Redis."""
+    gate = get_gate()
+    if gate is None:
+        return
+    try:
+        gate.vacate(event_id, user_id, promoted)
+    except GateUnavailable:
+        log.warning("change committed in SQL but not in Redis; reconcile repairs it",
+                    extra={"event_id": event_id, "user_id": user_id, "promoted": promoted})
+
+
+def reload(event_id: int) -> None:
+    """After a committed change of seats or settings: one versioned rebuild from SQL."""
+    gate = get_gate()
+    if gate is None:
+        return
+    try:
+        gate.rebuild(event_id, force=True)
+    except GateUnavailable:
+        log.warning("seats changed in SQL but not in Redis; reconcile repairs it",
+                    extra={"event_id": event_id})

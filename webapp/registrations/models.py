@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -10,12 +11,22 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from webapp.auth.models import User
 from webapp.events.models import Event
 from webapp.extensions import db
-from webapp.sqltypes import UTCDateTime, utcnow
+from webapp.sqltypes import UTCDateTime, one_of, utcnow
 
-CONFIRMED = "confirmed"
-WAITLISTED = "waitlisted"
-CANCELLED = "cancelled"
-LIVE_STATUSES = (CONFIRMED, WAITLISTED)
+
+class Status(StrEnum):
+    """Where a registration is in its lifecycle (webapp/registrations/lifecycle.py moves it).
+
+    A new state (the waitlist offers of issue 16: `offered`) is a member here, a
+    migration of the CHECK below, and rows in lifecycle.TRANSITIONS.
+    """
+
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+
+
+LIVE = (Status.CONFIRMED, Status.WAITLISTED)  # states that hold a seat or a waitlist place
 
 
 class Registration(db.Model):
@@ -23,9 +34,7 @@ class Registration(db.Model):
     __table_args__ = (
         # One row per (event, person): a person can never hold two places (P3).
         UniqueConstraint("event_id", "user_id", name="uq_registrations_event_user"),
-        CheckConstraint(
-            "status IN ('confirmed', 'waitlisted', 'cancelled')", name="status_known"
-        ),
+        CheckConstraint(one_of("status", Status), name="status_known"),
         CheckConstraint(
             "(status = 'waitlisted' AND position IS NOT NULL AND position >= 1)"
             " OR (status <> 'waitlisted' AND position IS NULL)",
@@ -51,7 +60,7 @@ class Registration(db.Model):
 
     @property
     def is_live(self) -> bool:
-        return self.status in LIVE_STATUSES
+        return self.status in LIVE
 
     def __repr__(self) -> str:
         return f"<Registration {self.id} e{self.event_id} u{self.user_id} {self.status}>"

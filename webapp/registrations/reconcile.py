@@ -8,8 +8,8 @@ from sqlalchemy import select
 
 from webapp.database import read_session
 from webapp.events.models import Event
-from webapp.registrations.gate import Drift, GateBusy
-from webapp.registrations.services import fill_from_waitlist, get_gate
+from webapp.registrations.gate import Drift, GateBusy, get_gate
+from webapp.registrations.services import fill_from_waitlist
 from webapp.sqltypes import utcnow
 
 log = logging.getLogger("turnout.reconcile")
@@ -29,7 +29,7 @@ def reconcile_upcoming() -> list[Drift]:
         event_ids = list(s.scalars(select(Event.id).where(Event.ends_at > utcnow())
                                    .order_by(Event.id)))
         stranded = list(s.scalars(select(Event.id).where(
-            Event.ends_at > utcnow(), Event.confirmed_count < Event.capacity,
+            Event.starts_at > utcnow(), Event.confirmed_count < Event.capacity,
             Event.waitlisted_count > 0)))
     for event_id in stranded:
         # A free seat while people wait (a hold that failed after someone joined

@@ -5,17 +5,44 @@ from __future__ import annotations
 from flask import flash, g, redirect, url_for
 from flask_login import current_user, login_required
 
-from webapp.errors import AlreadyRegistered, EventFull, ServiceError
+from webapp.errors import Conflict, Failed, NotRegistered
 from webapp.events.services import get_event
 from webapp.htmx import is_htmx, render, see_other
-from webapp.registrations import bp, services
-from webapp.registrations.models import CONFIRMED, WAITLISTED
-from webapp.registrations.services import Panel, RegistrationClosed
+from webapp.http_errors import status_of
+from webapp.registrations import bp, queries, services
+from webapp.registrations.models import Status
+from webapp.registrations.panel import Panel, PanelState, panel_for, panel_of_duplicate
+
+WAITLISTED = ("The event is full, so you joined the waitlist: you are number {position}. "
+              "If a seat frees up, it is yours and we email you.")
+LEFT = {Status.WAITLISTED: "You left the waitlist.",
+        Status.CONFIRMED: "Your registration is cancelled and your seat is free for "
+                          "someone else."}
+
+# A click that placed nobody, by the refusal's code -> (the panel, the no-JavaScript notice).
+# The panel's seat figure comes along: seats_left 0 says Full beside the panel too.
+_REFUSED = {
+    "event_full": lambda event_id, exc: (
+        Panel(PanelState.FULL, event_id, message="Sorry, the last seat just went."),
+        "Sorry, this event is full."),
+    "registration_closed": lambda event_id, exc: (
+        Panel(PanelState.CLOSED, event_id, message=exc.message), exc.message),
+    # The person has a place, or an attempt of theirs is still in flight.
+    "already_registered": lambda event_id, exc: (
+        panel_of_duplicate(get_event(event_id), current_user), None),
+}
 
 
-def _panel(panel: Panel, status: int = 200):
-    """The panel alone: the answer to the panel's own htmx POSTs."""
-    return render("registrations/_panel.html", status=status, panel=panel)
+def _answer(panel: Panel, notice: str | None, status: int = 200):
+    """The panel (and its seat figure) for htmx; else the event page, with the notice."""
+    if is_htmx():
+        return render("registrations/_panel_answer.html", status=status, panel=panel)
+    if status >= 400:
+        return render("events/detail.html", event=get_event(panel.event_id), panel=panel,
+                      status=status)
+    if notice:
+        flash(notice, "info" if panel.state == PanelState.WAITLISTED else "warning")
+    return redirect(url_for("events.detail", event_id=panel.event_id), code=303)
 
 
 @bp.post("/events/<id:event_id>/register")
@@ -24,41 +51,18 @@ def register(event_id: int):
     """Register for the event: to the confirmation page, or the panel says why not."""
     try:
         outcome = services.register(event_id, current_user.id, request_id=g.request_id)
-    except EventFull:
-        if is_htmx():
-            return _panel(Panel("full", event_id, message="Sorry, the last seat just went."))
-        flash("Sorry, this event is full.", "warning")
-        return redirect(url_for("events.detail", event_id=event_id), code=303)
-    except AlreadyRegistered:
-        if is_htmx():
-            panel = services.panel_for(get_event(event_id), current_user)
-            if panel.state != "waitlisted":  # SQL may not show an attempt still in flight
-                panel = Panel("registered", event_id)
-            return _panel(panel)
-        return redirect(url_for("events.detail", event_id=event_id), code=303)
-    except RegistrationClosed as exc:
-        if is_htmx():
-            return _panel(Panel("closed", event_id, message=exc.message))
-        flash(exc.message, "warning")
-        return redirect(url_for("events.detail", event_id=event_id), code=303)
-    except ServiceError as exc:
-        if exc.status == 404:
-            raise
-        # The service rolled everything back; say so in the panel, keep the button.
+    except (Conflict, Failed) as exc:
+        if exc.code in _REFUSED:
+            return _answer(*_REFUSED[exc.code](event_id, exc))
+        # Rolled back, nothing taken: say so in the panel, keep the button.
         event = get_event(event_id)
-        panel = Panel("error", event_id, event.seats_left, message=exc.message)
-        if is_htmx():
-            return _panel(panel, status=exc.status)
-        return render("events/detail.html", event=event, panel=panel, status=exc.status)
-    if outcome.status == WAITLISTED:
-        message = (f"The event is full, so you joined the waitlist: you are number "
-                   f"{outcome.position}. If a seat frees up, it is yours and we email you.")
-        if is_htmx():
-            return _panel(Panel("waitlisted", event_id, message=message,
-                                position=outcome.position))
-        flash(message, "info")
-        return redirect(url_for("events.detail", event_id=event_id), code=303)
-    return see_other(url_for("registrations.confirmation", event_id=event_id))
+        return _answer(Panel(PanelState.ERROR, event_id, event.seats_left, event.capacity,
+                             exc.message), None, status_of(exc))
+    if outcome.status == Status.CONFIRMED:
+        return see_other(url_for("registrations.confirmation", event_id=event_id))
+    message = WAITLISTED.format(position=outcome.position)
+    return _answer(Panel(PanelState.WAITLISTED, event_id, message=message,
+                         position=outcome.position), message)
 
 
 @bp.post("/events/<id:event_id>/cancel")
@@ -66,18 +70,12 @@ def register(event_id: int):
 def cancel(event_id: int):
     """Cancel the person's registration; the panel goes back to Register."""
     try:
-        outcome = services.cancel(event_id, current_user.id, request_id=g.request_id)
-    except ServiceError as exc:
-        if exc.status >= 500 or exc.code == "not_found":  # no such event, or broken
-            raise
+        message = LEFT[services.cancel(event_id, current_user.id,
+                                       request_id=g.request_id).previous]
+    except NotRegistered as exc:
         message = exc.message
-    else:
-        message = ("You left the waitlist." if outcome.previous == WAITLISTED else
-                   "Your registration is cancelled and your seat is free for someone else.")
     if is_htmx():
-        event = get_event(event_id)
-        panel = services.panel_for(event, current_user)
-        return _panel(Panel(panel.state, event_id, panel.seats_left, message=message))
+        return _answer(panel_for(get_event(event_id), current_user, message), None)
     flash(message, "info")
     return redirect(url_for("events.detail", event_id=event_id), code=303)
 
@@ -87,18 +85,18 @@ def cancel(event_id: int):
 def confirmation(event_id: int):
     """Where a successful registration lands: the event and the panel, registered."""
     event = get_event(event_id)
-    if services.current_registration_status(event_id, current_user.id) != CONFIRMED:
+    if queries.registration_status(event_id, current_user.id) != Status.CONFIRMED:
         return redirect(url_for("events.detail", event_id=event_id), code=303)
     return render("registrations/confirmation.html", block="main", event=event,
-                  panel=services.panel_for(event, current_user))
+                  panel=panel_for(event, current_user))
 
 
 @bp.get("/dashboard")
 @login_required
 def dashboard():
     """The signed-in person's home."""
-    registrations = services.live_registrations(current_user.id)
-    return render("registrations/dashboard.html", registrations=registrations)
+    return render("registrations/dashboard.html",
+                  registrations=queries.live_registrations(current_user.id))
 
 
 @bp.get("/me/events")
@@ -106,4 +104,4 @@ def dashboard():
 def my_events():
     """My Registered Events: live registrations sorted by event date."""
     return render("registrations/my_events.html",
-                  registrations=services.live_registrations(current_user.id))
+                  registrations=queries.live_registrations(current_user.id))

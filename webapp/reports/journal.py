@@ -37,26 +37,30 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from webapp.database import write_session
 from webapp.extensions import redis_store
-from webapp.reports.models import ActivityEntry
-from webapp.sqltypes import utcnow
+from webapp.reports import activity
 
 log = logging.getLogger("turnout.activity")
 
 STREAM_PREFIX = "turnout:activity:"
 
 
-def append(*, event_id: int, user_id: int, action: str, outcome: str,
-           request_id: str | None, detail: str | None = None) -> None:
+def record_attempt(**fields) -> None:
+    """The activity entry of an attempt that changed nothing (a rejection, a failure):
+    through the journal, or in its own transaction when the journal is off."""
+    if current_app.config["ACTIVITY_JOURNAL"]:
+        append(**fields)
+    else:
+        activity.record_alone(**fields)
+
+
+def append(**fields) -> None:
     """Record an attempt that changed nothing (call within an app context)."""
-    row = {"event_id": event_id, "user_id": user_id, "action": action, "outcome": outcome,
-           "request_id": request_id or None, "detail": (detail or None) and detail[:500],
-           "occurred_at": utcnow()}
     journal = Journal.of_process()
-    row["journal_id"] = journal.next_id()
-    fields = {k: "" if v is None else str(v) for k, v in row.items()}
-    fields["occurred_at"] = row["occurred_at"].isoformat()
+    row = activity.entry(**fields, journal_id=journal.next_id())
+    saved = {k: "" if v is None else str(v) for k, v in row.items()}
+    saved["occurred_at"] = row["occurred_at"].isoformat()
     try:
-        entry = redis_store.client.xadd(journal.stream, fields)
+        entry = redis_store.client.xadd(journal.stream, saved)
     except redis.RedisError as exc:  # memory alone until the batch commits
         log.warning("activity journal: Redis unavailable", extra={"error": str(exc)})
         entry = None
@@ -150,27 +154,18 @@ def write_rows(rows: list[dict]) -> None:
     one and the refused ones are dropped. Any other error propagates."""
     try:
         with write_session() as session:
-            session.execute(_insert(session), rows)
+            activity.write(session, rows)
         return
     except (IntegrityError, DataError):
         pass
     for row in rows:
         try:
             with write_session() as session:
-                session.execute(_insert(session), [row])
+                activity.write(session, [row])
         except (IntegrityError, DataError) as exc:
             log.error("activity entry dropped: the database refuses it",
                       extra={**row, "occurred_at": str(row["occurred_at"]),
                              "error": str(exc.orig)})
-
-
-def _insert(session):
-    table = ActivityEntry.__table__
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing(index_elements=[table.c.journal_id])
 
 
 def write_streams(older_than_ms: int | None = None) -> int:
@@ -207,11 +202,11 @@ def settle() -> int:
 
 def _row(entry: str, fields: dict) -> dict | None:
     try:
-        return {"journal_id": fields["journal_id"], "event_id": int(fields["event_id"]),
-                "user_id": int(fields["user_id"]), "action": fields["action"],
-                "outcome": fields["outcome"], "request_id": fields.get("request_id") or None,
-                "detail": fields.get("detail") or None,
-                "occurred_at": datetime.fromisoformat(fields["occurred_at"])}
+        return activity.entry(
+            journal_id=fields["journal_id"], event_id=int(fields["event_id"]),
+            user_id=int(fields["user_id"]), action=fields["action"], outcome=fields["outcome"],
+            request_id=fields.get("request_id"), detail=fields.get("detail"),
+            occurred_at=datetime.fromisoformat(fields["occurred_at"]))
     except (KeyError, ValueError) as exc:
         log.error("malformed activity entry dropped",
                   extra={"entry": entry, "fields": fields, "error": str(exc)})

@@ -3,34 +3,42 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from webapp.extensions import db
-from webapp.sqltypes import UTCDateTime, utcnow
+from webapp.sqltypes import UTCDateTime, one_of, utcnow
 
-OUTCOMES = (
-    "confirmed",
-    "waitlisted",
-    "promoted",
-    "cancelled",
-    "rejected_full",
-    "rejected_duplicate",
-    "failed",
-)
-ACTIONS = ("register", "cancel", "leave_waitlist", "promote", "organizer_cancel")
+
+class Outcome(StrEnum):
+    """What an attempt came to."""
+
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    PROMOTED = "promoted"
+    CANCELLED = "cancelled"
+    REJECTED_FULL = "rejected_full"
+    REJECTED_DUPLICATE = "rejected_duplicate"
+    FAILED = "failed"
+
+
+class Action(StrEnum):
+    """What was attempted, and by whom."""
+
+    REGISTER = "register"
+    CANCEL = "cancel"
+    LEAVE_WAITLIST = "leave_waitlist"
+    PROMOTE = "promote"
+    ORGANIZER_CANCEL = "organizer_cancel"
 
 
 class ActivityEntry(db.Model):
     __tablename__ = "activity_log"
     __table_args__ = (
-        CheckConstraint(
-            "outcome IN (" + ", ".join(f"'{o}'" for o in OUTCOMES) + ")", name="outcome_known"
-        ),
-        CheckConstraint(
-            "action IN (" + ", ".join(f"'{a}'" for a in ACTIONS) + ")", name="action_known"
-        ),
+        CheckConstraint(one_of("outcome", Outcome), name="outcome_known"),
+        CheckConstraint(one_of("action", Action), name="action_known"),
     )
 
     id: Mapped[int] = mapped_column(

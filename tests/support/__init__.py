@@ -1,0 +1,1 @@
+"""Test support shared by tests/ and loadtests/: servers, databases, Redis, races, faults."""

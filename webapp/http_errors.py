@@ -1,0 +1,106 @@
+"""The web layer's one answer to every error: a status, and a page, a notice or a JSON body.
+
+Domain errors (webapp/errors.py) carry a code and a message; their HTTP status
+is decided here alone, by the table below (the nearest class wins).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, g, jsonify, make_response, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from webapp import errors
+from webapp.htmx import render_error
+from webapp.validation import InvalidInput
+
+log = logging.getLogger("turnout.errors")
+
+STATUS: dict[type[errors.ServiceError], int] = {
+    errors.ServiceError: 400,
+    errors.Invalid: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.Failed: 500,
+    errors.Unavailable: 503,
+}
+
+_HTTP_CODES = {
+    400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "too_large",
+    415: "unsupported_media_type", 429: "too_many_requests",
+}
+TOO_MANY = "Too many attempts. Please wait a minute and try again."
+CSRF_FAILED = "Your form expired or was sent from elsewhere. Reload the page and try again."
+INTERNAL = "Something went wrong on our side. Nothing was saved; please try again."
+
+
+def status_of(exc: errors.ServiceError) -> int:
+    """The HTTP status of a domain error: that of its nearest class in STATUS."""
+    return next(STATUS[cls] for cls in type(exc).__mro__ if cls in STATUS)
+
+
+def wants_json() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/") or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def error_body(code: str, message: str, status: int, **extra) -> Response:
+    """{"error": {code, message, request_id, ...}} with the status."""
+    body = {"code": code, "message": message, "request_id": g.get("request_id"), **extra}
+    response = jsonify({"error": body})
+    response.status_code = status
+    return response
+
+
+def json_error(exc: errors.ServiceError) -> Response:
+    extra = {"fields": exc.fields} if isinstance(exc, InvalidInput) else {}
+    response = error_body(exc.code, exc.message, status_of(exc), **extra)
+    if isinstance(exc, errors.Unauthorized):
+        challenge = 'Bearer realm="turnout"'
+        if exc.code != "unauthorized":
+            challenge += ', error="invalid_token"'
+        response.headers["WWW-Authenticate"] = challenge
+    return response
+
+
+def _answer(code: str, message: str, status: int) -> Response:
+    if wants_json():
+        return error_body(code, message, status)
+    return render_error(status, message)
+
+
+def register_handlers(app: Flask) -> None:
+    """Map every error to a page, an htmx notice or a JSON body with a request id; never
+    a trace."""
+
+    @app.errorhandler(errors.ServiceError)
+    def _service_error(exc: errors.ServiceError):
+        if wants_json():
+            return json_error(exc)
+        return render_error(status_of(exc), exc.message)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_error(_exc: CSRFError):
+        return _answer("csrf_failed", CSRF_FAILED, 400)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        status = exc.code or 500
+        message = TOO_MANY if status == 429 else (exc.description or exc.name)
+        response = make_response(_answer(_HTTP_CODES.get(status, "http_error"), message, status))
+        # Keep headers such as Retry-After and Allow that the exception carries.
+        for key, value in exc.get_headers():
+            if key.lower() != "content-type":
+                response.headers[key] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(_exc: Exception):
+        log.exception("unhandled error", extra={"request_id": g.get("request_id")})
+        return _answer("internal_error", INTERNAL, 500)
