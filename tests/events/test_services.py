@@ -2,32 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 import pytest
 from pydantic import ValidationError
 
+from tests.support.event_data import event_create
 from webapp.errors import Invalid
 from webapp.events.schemas import EventCreate, EventUpdate
 from webapp.http_errors import status_of
 from webapp.validation import validation_error_to_invalid
 
 
-def _create(**overrides) -> EventCreate:
-    starts = datetime.now(UTC) + timedelta(days=5)
-    values = {"title": "Meetup", "starts_at": starts, "ends_at": starts + timedelta(hours=1),
-              "location": "Room 2", "capacity": 4}
-    values.update(overrides)
-    return EventCreate(**values)
-
-
 def test_schemas_accept_python_values_from_forms():
     """Forms pass ints, bools and aware datetimes; naive ones are refused with a clear message."""
-    data = _create(capacity=7, waitlist_capacity=0)
+    data = event_create(capacity=7, waitlist_capacity=0)
     assert data.capacity == 7 and data.waitlist_capacity == 0
     assert data.starts_at.tzinfo is not None
     with pytest.raises(ValidationError) as caught:
-        _create(starts_at=datetime(2099, 1, 1, 10, 0))
+        event_create(starts_at=datetime(2099, 1, 1, 10, 0))
     invalid = validation_error_to_invalid(caught.value)
     assert invalid.fields[0]["field"] == "starts_at"
     assert "time zone offset" in invalid.message

@@ -6,24 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.support.event_data import event_create
 from webapp.errors import Forbidden, Invalid, NotFound
-from webapp.events.schemas import EventCreate, EventUpdate
+from webapp.events.schemas import EventUpdate
 from webapp.organizer.services import create_event, owned_event, update_event
 from webapp.registrations.services import register
 from webapp.validation import InvalidInput
 
 
-def _create(**overrides) -> EventCreate:
-    starts = datetime.now(UTC) + timedelta(days=5)
-    values = {"title": "Meetup", "starts_at": starts, "ends_at": starts + timedelta(hours=1),
-              "location": "Room 2", "capacity": 4}
-    values.update(overrides)
-    return EventCreate(**values)
-
-
 def test_create_event_for_an_organizer(app_ctx, make_user):
     organizer = make_user(organizer=True)
-    event = create_event(organizer, _create(waitlist_enabled=True))
+    event = create_event(organizer, event_create(waitlist_enabled=True))
     assert event.id and event.organizer_id == organizer.id
     assert (event.capacity, event.confirmed_count, event.waitlisted_count) == (4, 0, 0)
     assert event.organizer.email == organizer.email
@@ -32,7 +25,7 @@ def test_create_event_for_an_organizer(app_ctx, make_user):
 
 def test_create_event_refuses_attendees(app_ctx, make_user):
     with pytest.raises(Forbidden):
-        create_event(make_user(), _create())
+        create_event(make_user(), event_create())
 
 
 def test_owned_event_and_update_check_owner_and_existence(app_ctx, make_user, make_event):
