@@ -223,6 +223,28 @@ def test_capacity_below_confirmed_is_refused_and_changes_nothing(api, make_user,
     assert ok.get_json()["seats_left"] == 0
 
 
+def test_waitlist_limit_below_the_waiting_and_a_start_in_the_past_are_400(
+        api, make_user, make_event):
+    """Bug 2 through the API: SPEC's waitlist_capacity_below_waiting; a move to the past."""
+    organizer = make_user(organizer=True)
+    event = make_event(organizer=organizer, capacity=1, waitlist_enabled=True)
+    for _ in range(3):
+        api.post(f"/api/events/{event.id}/registrations", token=api.token(make_user()))
+    token = api.token(organizer)
+    response = api.patch(f"/api/events/{event.id}", token=token,
+                         json={"waitlist_capacity": 1, "title": "Should not stick"})
+    assert response.status_code == 400
+    assert error_of(response)["code"] == "waitlist_capacity_below_waiting"
+    past = api.patch(f"/api/events/{event.id}", token=token,
+                     json={"starts_at": "2020-01-01T10:00:00+00:00"})
+    assert past.status_code == 400
+    assert error_of(past)["fields"] == [{"field": "starts_at", "message": "must be in the future"}]
+    after = api.get(f"/api/events/{event.id}").get_json()
+    assert (after["waitlist_capacity"], after["title"]) == (None, event.title)
+    assert api.patch(f"/api/events/{event.id}", token=token,
+                     json={"waitlist_capacity": 2}).status_code == 200
+
+
 def test_raising_capacity_promotes_from_waitlist_in_order(api, make_user, make_event):
     organizer = make_user(organizer=True)
     event = make_event(organizer=organizer, capacity=1, waitlist_enabled=True)

@@ -317,6 +317,21 @@ def test_capacity_below_the_confirmed_count_is_refused(organizer, make_event, re
     assert load_event(event.id).capacity == 3
 
 
+def test_a_waitlist_limit_below_the_people_waiting_is_refused(
+        organizer, make_event, register_people, load_event):
+    """Bug 2 on the form: the refusal sits next to the waitlist field, nothing is saved."""
+    client, user = organizer
+    event = make_event(organizer=user, capacity=1, waitlist_enabled=True)
+    register_people(event, 4)  # one seat, three waiting
+    response = client.post(edit_url(event), data=form_data(
+        capacity="1", waitlist_enabled="y", waitlist_capacity="2", title="Not saved"))
+    assert response.status_code == 422
+    assert field_errors(text(response)) == {"waitlist_capacity": [
+        "Waitlist capacity cannot be lower than the 3 people already waiting."]}
+    saved = load_event(event.id)
+    assert (saved.waitlist_capacity, saved.title) == (None, event.title)
+
+
 def test_raising_capacity_promotes_from_the_waitlist(organizer, make_event, register_people,
                                                      counts):
     client, user = organizer

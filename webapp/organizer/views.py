@@ -176,10 +176,15 @@ def _validated(schema, values: dict):
         raise validation_error_to_invalid(exc) from exc
 
 
+# The seat refusals (webapp/registrations/seats.py set_limits) name their field by code.
+_FIELD_OF_CODE = {"capacity_below_confirmed": "capacity",
+                  "waitlist_capacity_below_waiting": "waitlist_capacity"}
+
+
 def _show(form: EventForm, exc: Invalid) -> None:
     """The service's refusal, next to the fields it names (else above the form)."""
-    if exc.code == "capacity_below_confirmed":
-        form.add_errors({"capacity": [exc.message]})
+    if exc.code in _FIELD_OF_CODE:
+        form.add_errors({_FIELD_OF_CODE[exc.code]: [exc.message]})
         return
     fields = getattr(exc, "fields", None) or []
     if not fields:
