@@ -125,6 +125,8 @@ def test_register_and_cancel_in_place(app, browser_server, make_user, make_event
             expect(panel).to_contain_text("You are already registered")
             expect(panel.get_by_role("button", name="Cancel registration")).to_be_visible()
             expect(page.get_by_role("heading", name="You're in!")).to_be_visible()
+            seats = page.locator(f"#seats-{event.id}")
+            expect(seats).to_have_text("26 of 40 seats left")
             page.wait_for_function(HTMX_IDLE)
             assert page.evaluate("window.__marker") == 1, "Register caused a full page load"
             assert len(loads) == loads_before, loads
@@ -138,6 +140,8 @@ def test_register_and_cancel_in_place(app, browser_server, make_user, make_event
             expect(register).to_be_visible()
             expect(panel).to_contain_text("Your registration is cancelled")
             expect(panel).not_to_contain_text("You are already registered")
+            # The seat figure beside the panel follows the panel (out-of-band swap).
+            expect(seats).to_have_text("27 of 40 seats left")
             page.wait_for_function(HTMX_IDLE)
             assert page.evaluate("window.__marker") == 1, "Cancel caused a full page load"
             assert len(loads) == loads_before, loads
