@@ -167,3 +167,19 @@ def test_one_person_clicking_from_many_threads_gets_one_seat(
     c = counts(event.id)
     assert (c["confirmed_count"], c["confirmed"]) == (1, 1)
     assert c["activity"] == {"confirmed": 1, "rejected_duplicate": 11}
+
+
+def test_a_registered_person_on_a_full_event_is_already_registered_not_full(
+        app, app_ctx, make_event, make_user):
+    """With the SQL guard alone (Redis off or down), a second click of a seated person on a
+    now full event is 'already registered': their row is read before a seat is sought."""
+    event, person, other = make_event(capacity=1), make_user(), make_user()
+    app.config["SEAT_GATE_ENABLED"] = False
+    try:
+        assert services.register(event.id, person.id).status == Status.CONFIRMED
+        with pytest.raises(EventFull):
+            services.register(event.id, other.id)
+        with pytest.raises(AlreadyRegistered):
+            services.register(event.id, person.id)
+    finally:
+        app.config["SEAT_GATE_ENABLED"] = True

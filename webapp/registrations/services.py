@@ -188,10 +188,13 @@ def _place(event_id: int, user_id: int,
             raise NotFound("That event does not exist.")
         if known.starts_at <= utcnow():
             raise RegistrationClosed()
-        status, position = seats.take_place(session, event_id)  # locks the event row
-        mine = None if known[1] is None else lifecycle.current(session, event_id, user_id)
-        if mine is not None and mine.status in LIVE:
-            raise AlreadyRegistered()  # the rollback gives the place back
+        mine = None
+        if known[1] is not None:  # a row here already: the event row first, then theirs
+            seats.lock_event(session, event_id)
+            mine = lifecycle.current(session, event_id, user_id)
+            if mine.status in LIVE:
+                raise AlreadyRegistered()
+        status, position = seats.take_place(session, event_id)  # the guarded UPDATE
         registration_id = lifecycle.move(session, event_id=event_id, user_id=user_id,
                                          to=status, was=mine, position=position,
                                          request_id=request_id)
