@@ -62,30 +62,24 @@ class RedisClient:
     def rq_client(self) -> redis.Redis:
         """A client for RQ, which stores pickled/bytes data and wants undecoded replies."""
         if self._rq_client is None:
-            if self._url is None:
-                raise RuntimeError("RedisClient used before init_app()")
-            pool = redis.BlockingConnectionPool.from_url(
-                self._url, max_connections=16, timeout=5, socket_connect_timeout=2,
-                socket_timeout=5, health_check_interval=30)
-            self._rq_client = redis.Redis(connection_pool=pool)
+            self._rq_client = self._connect(max_connections=16)
         return self._rq_client
 
     @property
     def client(self) -> redis.Redis:
+        """The app's client (seat gate, limiter, cache): str replies, a larger pool."""
         if self._client is None:
-            if self._url is None:
-                raise RuntimeError("RedisClient used before init_app()")
-            pool = redis.BlockingConnectionPool.from_url(
-                self._url,
-                max_connections=64,
-                timeout=5,
-                socket_connect_timeout=2,
-                socket_timeout=5,
-                health_check_interval=30,
-                decode_responses=True,
-            )
-            self._client = redis.Redis(connection_pool=pool)
+            self._client = self._connect(max_connections=64, decode_responses=True)
         return self._client
+
+    def _connect(self, **options) -> redis.Redis:
+        """A client on its own blocking pool; `options` are what differs between the two."""
+        if self._url is None:
+            raise RuntimeError("RedisClient used before init_app()")
+        pool = redis.BlockingConnectionPool.from_url(
+            self._url, timeout=5, socket_connect_timeout=2, socket_timeout=5,
+            health_check_interval=30, **options)
+        return redis.Redis(connection_pool=pool)
 
 
 redis_store = RedisClient()

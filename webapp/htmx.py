@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, after_this_request, g, make_response, redirect, render_template, request
+from flask import (
+    Response,
+    after_this_request,
+    g,
+    get_flashed_messages,
+    make_response,
+    redirect,
+    render_template,
+    request,
+)
 from jinja2_fragments.flask import render_block
 
 
@@ -30,9 +39,17 @@ def _add_vary(response: Response) -> Response:
 
 
 def render(template: str, block: str | None = None, status: int = 200, **context) -> Response:
-    """The named block for an htmx request, the full page otherwise; always Vary: HX-Request."""
+    """The named block for an htmx request, the full page otherwise; always Vary: HX-Request.
+
+    Messages flashed for this page come with the block, out of band into #messages.
+    """
     if block and is_htmx():
         body = render_block(template, block, **context)
+        # The messages region is outside every block: a message flashed before an
+        # HX-Location (or any other) would otherwise wait in the session for the next
+        # full page. It comes with this fragment and htmx swaps it into #messages.
+        if get_flashed_messages():
+            body += render_template("_messages.html", oob=True)
     else:
         body = render_template(template, **context)
     response = make_response(body, status)

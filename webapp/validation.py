@@ -50,24 +50,39 @@ SINGLE_LINE = AfterValidator(_single_line)  # title, name, location
 MULTI_LINE = AfterValidator(_multi_line)  # a description: line breaks and tabs allowed
 
 
+# The last year a date-time may have, as written and in UTC: the calendar ends with 9999,
+# and code that adds hours or days to a date (time zones, reminders, calendars) must not overflow.
+LAST_YEAR = 9998
+TOO_LATE = f"is out of range (the year must be {LAST_YEAR} or earlier)"
+TOO_EARLY = "is out of range (before the year 1 in UTC)"
+
+
 def _to_utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
-    except OverflowError as exc:  # e.g. year 1 with a positive offset
-        raise ValueError("is out of range") from exc
+    except OverflowError as exc:  # year 1 with a positive offset, 9999 with a negative one
+        raise ValueError(TOO_EARLY if value.year == 1 else TOO_LATE) from exc
+
+
+def _to_utc_in_range(value: datetime) -> datetime:
+    utc = _to_utc(value)
+    if max(value.year, utc.year) > LAST_YEAR:
+        raise ValueError(TOO_LATE)
+    return utc
 
 
 def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
+_AS_ISO = PlainSerializer(_iso, return_type=str, when_used="json")
+_ISO_SCHEMA = WithJsonSchema({"type": "string", "format": "date-time",
+                              "examples": [DATETIME_EXAMPLE]})
+
 # An aware date-time in, UTC out; written as ISO 8601 with "+00:00" (never naive, never "Z").
-UTCDatetime = Annotated[
-    AwareDatetime,
-    AfterValidator(_to_utc),
-    PlainSerializer(_iso, return_type=str, when_used="json"),
-    WithJsonSchema({"type": "string", "format": "date-time", "examples": [DATETIME_EXAMPLE]}),
-]
+UTCDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc), _AS_ISO, _ISO_SCHEMA]
+# What people may send: the same, and refused past LAST_YEAR (a 400 on the field, never a 500).
+InputDatetime = Annotated[AwareDatetime, AfterValidator(_to_utc_in_range), _AS_ISO, _ISO_SCHEMA]
 
 
 # --- pydantic errors -> one Invalid with a human message ---------------------------

@@ -1,4 +1,5 @@
-"""A real Chromium against a real gunicorn: the panel registers and cancels in place.
+"""A real Chromium against a real gunicorn: the panel registers and cancels in place, and
+the organizer's "Saved." shows on the page the save lands on, never on a later one.
 
 Runs on the SQLite backend only (the race tests cover both databases). Set
 TURNOUT_SCREENSHOT=docs/screenshot.png to refresh the README's screenshot.
@@ -165,3 +166,47 @@ def test_register_and_cancel_in_place(app, browser_server, make_user, make_event
     assert seen_csp == []
     assert screenshot_path.stat().st_size > 10_000
     assert browser_server.problems_since(mark) == []
+
+
+def test_saved_shows_where_the_save_lands_and_never_later(app, browser_server, make_user,
+                                                          make_event):
+    from playwright.sync_api import expect, sync_playwright
+
+    organizer = make_user(email="olivia@turnout.example", name="Olivia Host", organizer=True)
+    event = make_event(organizer=organizer, title="Pottery night")
+    base = browser_server.url
+    problems: list[str] = []
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                     args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport=VIEWPORT)
+            page.set_default_timeout(TIMEOUT_MS)
+            page.on("console", lambda m: m.type == "error" and not m.text.startswith(
+                FAVICON_404) and problems.append(f"console error: {m.text}"))
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.goto(f"{base}/login?next=/organizer/events/{event.id}/edit")
+            page.locator("input[name=email]").fill(organizer.email)
+            page.locator("input[name=password]").fill(PASSWORD)
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(f"{base}/organizer/events/{event.id}/edit")
+
+            # Save through htmx: HX-Location brings the event's page, and the message with it.
+            page.evaluate("window.__marker = 1")
+            page.locator("input[name=title]").fill("Pottery night, second round")
+            page.get_by_role("button", name="Save changes").click()
+            page.wait_for_url(f"{base}/organizer/events/{event.id}")
+            expect(page.locator("#messages")).to_have_text("Saved.")
+            expect(page.get_by_role("heading", name="Pottery night, second round")).to_be_visible()
+            page.wait_for_function(HTMX_IDLE)
+            assert page.evaluate("window.__marker") == 1, "the save caused a full page load"
+
+            # The next page loaded in full has nothing left over to say.
+            page.goto(f"{base}/organizer/")
+            expect(page.get_by_role("heading", name="Your events")).to_be_visible()
+            expect(page.locator("#messages")).to_have_text("")
+        finally:
+            browser.close()
+
+    assert problems == []

@@ -20,7 +20,7 @@ from pydantic import (
 
 from webapp.events.models import MAX_CAPACITY
 from webapp.sqltypes import utcnow
-from webapp.validation import MULTI_LINE, SINGLE_LINE, UTCDatetime
+from webapp.validation import MULTI_LINE, SINGLE_LINE, InputDatetime
 
 TITLE_MAX = 200
 DESCRIPTION_MAX = 5000
@@ -50,8 +50,8 @@ class EventCreate(BaseModel):
 
     title: Title
     description: Description = ""
-    starts_at: UTCDatetime
-    ends_at: UTCDatetime
+    starts_at: InputDatetime
+    ends_at: InputDatetime
     location: Location
     capacity: Capacity
     waitlist_enabled: bool = False
@@ -84,8 +84,8 @@ class EventUpdate(BaseModel):
 
     title: Title = _optional()
     description: Description = _optional()
-    starts_at: UTCDatetime = _optional()
-    ends_at: UTCDatetime = _optional()
+    starts_at: InputDatetime = _optional()
+    ends_at: InputDatetime = _optional()
     location: Location = _optional()
     capacity: Capacity = _optional(
         description="Cannot go below the number of people already confirmed.")

@@ -167,14 +167,20 @@ class EventForm(FlaskForm):
 
 
 def aware(naive: datetime, zone: ZoneInfo) -> datetime:
-    """A wall-clock time in `zone` as an aware UTC datetime.
+    """A wall-clock time in `zone` as an aware datetime in that zone.
+
+    The event schema converts it to UTC and refuses what the calendar cannot hold
+    (year 9999, or year 1 east of Greenwich), with the same message as the API.
 
     :raise ValueError: the time does not exist there (skipped when clocks go forward).
     An ambiguous time (clocks go back) means its first occurrence.
     """
     local = naive.replace(tzinfo=zone)
-    there_and_back = local.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    try:
+        there_and_back = local.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    except OverflowError:
+        return local  # no UTC equivalent: the schema says so on the field
     if there_and_back != naive:
         raise ValueError(f"{naive.strftime('%Y-%m-%d %H:%M')} does not exist in {zone.key} "
                          "(the clocks change then). Choose another time.")
-    return local.astimezone(UTC)
+    return local

@@ -93,18 +93,14 @@ def event(event_id: int):
 @login_required
 def attendees_csv(event_id: int):
     """Confirmed attendees as a CSV download."""
-    event = services.owned_event(event_id, current_user)
-    body = exports.attendees_csv(event_registrations(event.id, Status.CONFIRMED))
-    return _csv(body, f"event-{event.id}-attendees.csv")
+    return _list_csv(event_id, "attendees")
 
 
 @bp.get("/events/<id:event_id>/waitlist.csv")
 @login_required
 def waitlist_csv(event_id: int):
     """The waitlist, in order, as a CSV download."""
-    event = services.owned_event(event_id, current_user)
-    body = exports.waitlist_csv(event_registrations(event.id, Status.WAITLISTED))
-    return _csv(body, f"event-{event.id}-waitlist.csv")
+    return _list_csv(event_id, "waitlist")
 
 
 @bp.route("/events/<id:event_id>/registrations/<id:user_id>/cancel", methods=["GET", "POST"])
@@ -227,9 +223,20 @@ def _names(user_ids) -> list[str]:
     return [found.get(uid, f"#{uid}") for uid in user_ids]
 
 
-def _csv(body: str, filename: str) -> Response:
+# An event's lists as downloads: whose registrations, and how their rows are written.
+CSV_LISTS = {
+    "attendees": (Status.CONFIRMED, exports.attendees_csv),  # in the order they registered
+    "waitlist": (Status.WAITLISTED, exports.waitlist_csv),  # in queue order
+}
+
+
+def _list_csv(event_id: int, which: str) -> Response:
+    """One of the organizer's own event's lists, as event-<id>-<which>.csv."""
+    event = services.owned_event(event_id, current_user)
+    status, write = CSV_LISTS[which]
+    body = write(event_registrations(event.id, status))
     response = Response(body, mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.headers["Content-Disposition"] = f'attachment; filename="event-{event.id}-{which}.csv"'
     # Names and emails of people: nothing in between may keep a copy.
     response.headers["Cache-Control"] = "no-store"
     return response
