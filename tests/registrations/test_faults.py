@@ -10,14 +10,10 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import free_port
-from tests.registrations.test_services import (
-    other_app,
-    race,
-    redis_seats,
-    sql_confirmed_users,
-    tally,
-)
+from tests.support.app import other_app
+from tests.support.processes import free_port
+from tests.support.races import race, tally
+from tests.support.state import redis_seats, sql_confirmed_users
 from webapp.errors import EventFull
 from webapp.registrations import services
 from webapp.registrations.gate import EventKeys

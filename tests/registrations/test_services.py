@@ -4,94 +4,19 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from tests.conftest import base_config, settle_activity
+from tests.support.app import other_app
+from tests.support.races import race, tally
+from tests.support.state import activity_total, redis_seats, sql_confirmed_users
 from webapp.errors import AlreadyRegistered, EventFull, NotFound, NotRegistered
 from webapp.registrations import services
 from webapp.registrations.gate import EventKeys
 from webapp.registrations.models import CANCELLED, CONFIRMED, Registration
 from webapp.registrations.services import RegistrationClosed
-
-# --- helpers shared with test_faults.py --------------------------------------
-
-
-def race(app, calls: list[Callable], timeout: float = 60) -> list:
-    """Run each call on its own thread with its own app context, all released by one barrier.
-
-    Returns each call's result or the exception it raised, in order.
-    """
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(i: int, call: Callable) -> None:
-        with app.app_context():
-            barrier.wait(timeout)
-            try:
-                results[i] = call()
-            except Exception as exc:  # the test inspects every outcome
-                results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, c), daemon=True)
-               for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout)
-    assert not any(t.is_alive() for t in threads), "a racer hung"
-    return results
-
-
-def tally(results: list) -> Counter:
-    return Counter(r.status if isinstance(r, services.Outcome) else type(r).__name__
-                   for r in results)
-
-
-@contextmanager
-def other_app(base, database_url: str, redis_url: str, **overrides) -> Iterator:
-    """A second app on the same databases with some settings changed.
-
-    The Redis client is one per process (extensions.redis_store), so building an
-    app re-points it; afterwards it is pointed back at `base`'s Redis.
-    """
-    from webapp import create_app
-    from webapp.extensions import db, redis_store
-
-    new = create_app({**base_config(database_url, redis_url), **overrides})
-    try:
-        yield new
-    finally:
-        with new.app_context():
-            db.engine.dispose()
-        redis_store.init_app(base)
-
-
-def sql_confirmed_users(event_id: int) -> set[int]:
-    from webapp.database import read_session
-
-    with read_session() as s:
-        return set(s.scalars(select(Registration.user_id).where(
-            Registration.event_id == event_id, Registration.status == CONFIRMED)))
-
-
-def redis_seats(client, event_id: int) -> tuple[set[int], int]:
-    """(confirmed people, live holds) as Redis counts them."""
-    k = EventKeys.for_event(event_id)
-    return {int(u) for u in client.smembers(k.confirmed)}, client.zcard(k.holds)
-
-
-def activity_total() -> int:
-    from webapp.database import read_session
-
-    settle_activity()
-    with read_session() as s:
-        return s.scalar(text("SELECT count(*) FROM activity_log"))
-
 
 # --- the race ------------------------------------------------------------------
 
