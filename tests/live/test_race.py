@@ -12,6 +12,7 @@ import statistics
 
 import pytest
 
+from tests.support.live import CONTROL_APP
 from tests.support.races import Answer, release_at_once
 from tests.support.signin import click_register, same_person_tabs, sign_in, sign_in_all
 from tests.support.state import settle_activity
@@ -150,8 +151,7 @@ def test_same_person_clicking_twenty_times_gets_one_seat(app, guarded_server, ma
 def test_control_run_without_guards_oversells(app, live_server_factory, make_user, make_event,
                                               counts, backend):
     """The same race with the guards switched off must oversell, or the race test is blind."""
-    unsafe = live_server_factory(TURNOUT_UNSAFE_SEAT_GUARDS_OFF="1",
-                                 TURNOUT_UNSAFE_RACE_WINDOW_MS="50")
+    unsafe = live_server_factory(app=CONTROL_APP)  # the naive check-then-write, 50 ms window
     event = make_event(capacity=5)
     people = sign_in_all(unsafe.url, [make_user().email for _ in range(50)], event.id)
 

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from tests.support.app import other_app
+from tests.support.control import control_run
 from tests.support.races import race, tally
 from tests.support.state import activity_total, redis_seats, sql_confirmed_users
 from webapp.errors import AlreadyRegistered, EventFull, NotFound, NotRegistered
@@ -73,13 +74,12 @@ def test_the_sql_guard_catches_a_gate_that_lets_too_many_through(
 
 
 def test_control_with_the_guards_off_the_same_race_oversells(
-        app, make_event, make_user, counts, database_url, redis_url):
+        app, make_event, make_user, counts):
     """Proves the race tests can see an oversell: the naive check-then-write does oversell."""
     event = make_event(capacity=5)
     people = [make_user() for _ in range(40)]
 
-    with other_app(app, database_url, redis_url, UNSAFE_SEAT_GUARDS_OFF=True,
-                   UNSAFE_RACE_WINDOW_MS=50) as unsafe:
+    with control_run(app, window_ms=50) as unsafe:
         results = race(unsafe, [lambda p=p: services.register(event.id, p.id)
                                 for p in people])
 
