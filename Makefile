@@ -37,9 +37,10 @@ bench: $(BENCH_STAMP)
 run: install
 	$(PY) -m webapp.devstack
 
-## Install and run the whole test suite (SQLite and PostgreSQL, real Redis).
+## Install and run the whole test suite (SQLite and PostgreSQL, real Redis), with line and
+## branch coverage of webapp/ and workers/ (subprocesses too; [tool.coverage.*] in pyproject.toml).
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --cov --cov-report=term $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check webapp workers tests loadtests migrations wsgi.py

@@ -29,7 +29,11 @@ import threading
 import time
 from pathlib import Path
 
-from loadtests.bench import Bench, parse_args, pct
+from loadtests.bench import scenarios, stackup
+from loadtests.bench.args import parse_args
+from loadtests.bench.scenarios import pct
+from loadtests.bench.seed import prepare_data
+from loadtests.bench.state import Bench
 
 
 def _schedstat(pids: list[int]) -> tuple[float, float]:
@@ -75,7 +79,7 @@ def requests_between(trace_dir: Path, start: float, end: float) -> list[tuple[in
 def anatomy(bench: Bench, trace_dir: Path, index: int) -> dict:
     sampler = SchedSampler([p.pid for p in bench.web.processes()[1:]])
     sampler.start()
-    stats = bench.rush("htmx", "direct", setting=f"anatomy-{index}")
+    stats = scenarios.rush(bench, "htmx", "direct", setting=f"anatomy-{index}")
     sampler.done.set()
     sampler.join()
     data = json.loads((bench.run_dir / stats["answers_file"]).read_text())
@@ -115,10 +119,10 @@ def main(argv: list[str] | None = None) -> int:
     trace_dir.mkdir()
     results = []
     try:
-        bench.preflight()
-        bench.prepare_resources()
-        bench.prepare_data()
-        bench.start_stack()
+        stackup.preflight(bench)
+        stackup.prepare_resources(bench)
+        prepare_data(bench)
+        stackup.start_stack(bench)
         bench.stop_web()
         bench.web = bench.start_gunicorn(
             "traced", workers=args.workers, threads=args.threads, worker_class=args.worker_class,

@@ -7,7 +7,7 @@ steps: looks at the event list, opens events, registers through the htmx panel
 (following HX-Location to the confirmation page like htmx does), sometimes
 cancels, and checks "My Registered Events". Every answer is judged by content.
 
-Parameters (environment; loadtests/bench.py sets them):
+Parameters (environment; loadtests/bench/scenarios.py sets them):
 
     TURNOUT_LOAD_EVENT_IDS     comma-separated events people pick from (required)
     TURNOUT_LOAD_FIRST_USER    index of the first account; each Locust user takes the next

@@ -27,7 +27,7 @@ CANCELLED_TEXTS = ("Your registration is cancelled", "You left the waitlist",
 CSRF_IN_PAGE = re.compile(r'"X-CSRFToken": "([^"]+)"')
 CSRF_INPUT = re.compile(r'<input[^>]*\bname="csrf_token"[^>]*\bvalue="([^"]+)"')
 
-# Environment variables the scenarios read (bench.py and the smoke test set them).
+# Environment variables the scenarios read (the bench and the smoke test set them).
 ENV_PREFIX = "TURNOUT_LOAD_"
 DEFAULT_PASSWORD = "bench-password-2026"  # noqa: S105 - throwaway accounts of a bench database
 EMAIL_FORMAT = "person{:06d}@bench.turnout.test"

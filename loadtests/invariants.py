@@ -1,6 +1,6 @@
 """The invariants a load run must leave intact, checked in SQL (the source of truth).
 
-Used by loadtests/bench.py after every scenario and by tests/live/test_rush_smoke.py.
+Used by loadtests/bench/ after every scenario and by tests/live/test_rush_smoke.py.
 Each check is a plain SQL question; a failed check says what SQL holds.
 """
 

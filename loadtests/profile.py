@@ -14,18 +14,12 @@ database's and Redis's answers: the quantity the ratio targets are about.
 from __future__ import annotations
 
 import argparse
-import os
+import contextlib
 import time
 from pathlib import Path
 
 from loadtests import people
-from loadtests.stack import (
-    Resources,
-    claim_redis,
-    create_database,
-    postgres_server_url,
-    upgrade_schema,
-)
+from loadtests.stack import open_resources
 
 PATHS = ("healthz", "win", "full", "win_gate_off")
 
@@ -42,12 +36,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from webapp import create_app
 
-    explicit = os.environ.get("BENCH_DATABASE_URL")
-    database_url = explicit or create_database(postgres_server_url())
-    redis_url, claim = claim_redis(os.environ.get("REDIS_URL"))
-    resources = Resources(database_url, redis_url, not explicit, claim)
-    try:
-        upgrade_schema(database_url, redis_url)
+    with contextlib.ExitStack() as resources:
+        database_url, redis_url, _created = open_resources(resources)
         engine = create_engine(database_url.replace("postgresql://", "postgresql+psycopg://", 1))
         n = args.requests
         people.create_people(engine, 1, n)
@@ -105,8 +95,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'path':14} {'wall ms':>8} {'cpu ms':>8}  floor/this (wall, cpu)")
         for path, (wall, cpu) in results.items():
             print(f"{path:14} {wall:8.3f} {cpu:8.3f}  {floor / wall:6.1%} {floor_cpu / cpu:6.1%}")
-    finally:
-        resources.release(keep_database=False)
     return 0
 
 

@@ -3,7 +3,7 @@
     locust -f loadtests/rush.py --headless -u 1000 -r 1000 --host http://127.0.0.1:8000 \\
         HtmxRushUser          # or ApiRushUser
 
-Parameters come from the environment (loadtests/bench.py sets them):
+Parameters come from the environment (loadtests/bench/scenarios.py sets them):
 
     TURNOUT_LOAD_EVENT_ID      the event everyone registers for (required)
     TURNOUT_LOAD_PEOPLE        how many people take part; the barrier waits for all (= -u)

@@ -3,175 +3,45 @@
 gunicorn (deploy/gunicorn.conf.py) · nginx (Debian's, a generated site after
 deploy/nginx-turnout.conf) · the worker (`python -m workers`) · an SMTP sink
 for its emails · a fresh PostgreSQL database on the local server · a Redis
-database index of our own. Every process is started in its own session and
-stopped by its pid (SIGTERM, then SIGKILL for whatever of its tree is left).
+database index of our own. Servers, databases and Redis come from the test
+support package (tests/support); every process is started in its own session
+and stopped by its pid (SIGTERM, then SIGKILL for whatever of its tree is left).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
 import shutil
 import signal
-import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
-import redis
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from tests.support.databases import LOCAL_POSTGRES, postgres_database, upgrade_schema
+from tests.support.live import LiveServer, server_env
+from tests.support.mail import WorkerProcess
+from tests.support.processes import ROOT, Service, free_port, port_open
+from tests.support.redisdb import redis_database
 
-ROOT = Path(__file__).resolve().parent.parent
-# Settings of the developer's shell that would change what the servers do.
-_INHERITED_OUT = re.compile(r"^(TURNOUT_|SEAT_|GUNICORN_|WEB_CONCURRENCY$|PORT$|RATELIMIT_|"
-                            r"DATABASE_URL$|REDIS_URL$|SECRET_KEY$|PASSWORD_HASH_METHOD$|"
-                            r"MAIL_|PROXY_FIX_)")
+__all__ = ["ROOT", "Gunicorn", "Nginx", "Service", "StackConfig", "free_port",
+           "open_resources", "start_mail_sink", "start_worker"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def port_open(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
-class Service:
-    """One process tree we started, with its log file."""
-
-    def __init__(self, name: str, argv: list[str], log_path: Path, env: dict[str, str],
-                 cwd: Path = ROOT) -> None:
-        self.name, self.argv, self.log_path = name, argv, log_path
-        self._log = log_path.open("ab")
-        self.proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self._log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def tail(self, lines: int = 30) -> str:
-        return "\n".join(self.log_text().splitlines()[-lines:])
-
-    def processes(self) -> list[psutil.Process]:
-        try:
-            root = psutil.Process(self.proc.pid)
-            return [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
-
-    def stop(self, timeout: float = 20, sig: int = signal.SIGTERM) -> None:
-        family = self.processes()
-        if self.alive():
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        _gone, left = psutil.wait_procs(family, timeout=5)
-        for process in left:  # only processes of this very tree, by pid
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
-        self._log.close()
-
-
-@dataclass
-class Resources:
-    """The database and Redis index of one bench run."""
-
-    database_url: str
-    redis_url: str
-    created_database: bool = False
-    redis_claim: tuple[str, int] | None = None
-
-    def release(self, keep_database: bool) -> None:
-        if self.redis_claim:
-            base, index = self.redis_claim
-            with contextlib.suppress(redis.RedisError):
-                redis.Redis.from_url(f"{base}/{index}").flushdb()
-                redis.Redis.from_url(f"{base}/0").delete(f"turnout:test-claim:{index}")
-        if self.created_database and not keep_database:
-            drop_database(self.database_url)
-
-
-def postgres_server_url() -> str:
-    return "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-
-
-def create_database(server_url: str) -> str:
-    url = make_url(server_url)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    name = f"turnout_bench_{os.getpid()}"
-    with admin.connect() as conn:
-        for (stale,) in conn.execute(text(
-                "SELECT datname FROM pg_database WHERE datname LIKE 'turnout\\_bench\\_%'")):
-            pid = stale.rsplit("_", 1)[-1]
-            if pid.isdigit() and not psutil.pid_exists(int(pid)):
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{stale}" WITH (FORCE)'))
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return url.set(database=name).render_as_string(hide_password=False)
-
-
-def drop_database(database_url: str) -> None:
-    url = make_url(database_url)
-    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
-    admin.dispose()
-
-
-def claim_redis(explicit: str | None) -> tuple[str, tuple[str, int] | None]:
-    """REDIS_URL as given, else a database index of the local Redis nobody else uses.
-
-    Claims use the same keys as the test suite's (tests/conftest.py), so a bench
-    and test runs on one Redis never flush each other.
-    """
-    if explicit:
-        return explicit, None
-    base = "redis://127.0.0.1:6379"
-    claims = redis.Redis.from_url(f"{base}/0")
-    for index in range(1, 16):
-        if claims.set(f"turnout:test-claim:{index}", f"bench-{os.getpid()}", nx=True,
-                      ex=3 * 3600):
-            redis.Redis.from_url(f"{base}/{index}").flushdb()
-            return f"{base}/{index}", (base, index)
-    raise RuntimeError("all Redis databases 1-15 are claimed by test runs; set REDIS_URL")
-
-
-def upgrade_schema(database_url: str, redis_url: str) -> None:
-    from flask_migrate import upgrade
-
-    from webapp import create_app
-    from webapp.extensions import db
-
-    app = create_app({"SQLALCHEMY_DATABASE_URI": database_url, "REDIS_URL": redis_url,
-                      "SECRET_KEY": "schema-only"})
-    with app.app_context():
-        upgrade(directory=str(ROOT / "migrations"))
-        db.engine.dispose()
+def open_resources(stack: contextlib.ExitStack, *, keep_database: bool = False
+                   ) -> tuple[str, str, bool]:
+    """(database URL, Redis URL, created): BENCH_DATABASE_URL or a fresh PostgreSQL
+    database, and a Redis database index of our own (of REDIS_URL's server, else the
+    local one), both migrated / emptied; `stack` releases them."""
+    explicit = os.environ.get("BENCH_DATABASE_URL")
+    database_url = explicit or stack.enter_context(
+        postgres_database(LOCAL_POSTGRES, "turnout_bench", keep=keep_database))
+    redis_url = stack.enter_context(redis_database(
+        os.environ.get("REDIS_URL"), owner=f"bench-{os.getpid()}", flush=True))
+    upgrade_schema(database_url)
+    return database_url, redis_url, not explicit
 
 
 @dataclass
@@ -183,16 +53,10 @@ class StackConfig:
     mail_port: int = 0
 
     def env(self, **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if not _INHERITED_OUT.match(k)}
         instance = self.run_dir / "instance"
         instance.mkdir(parents=True, exist_ok=True)
-        env.update({
-            "DATABASE_URL": self.database_url,
-            "REDIS_URL": self.redis_url,
+        return server_env(self.database_url, self.redis_url, instance, {
             "SECRET_KEY": self.secret_key,
-            "TURNOUT_INSTANCE": str(instance),
-            "XDG_RUNTIME_DIR": str(instance),
-            "RATELIMIT_ENABLED": "0",  # thousands of sign-ins from one address
             "PROXY_FIX_TRUSTED_HOPS": "1",  # production: exactly one proxy (nginx)
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": str(self.mail_port),
@@ -200,55 +64,28 @@ class StackConfig:
             # Only the bench's own `flask seats reconcile` may repair Redis, so that
             # any drift a scenario caused is seen, not silently fixed by the worker.
             "RECONCILE_INTERVAL_SECONDS": "86400",
-            "PYTHONUNBUFFERED": "1",
-        })
-        env.update(extra)
-        return env
+            **extra,
+        }, testing=False)
 
 
-class Gunicorn(Service):
+class Gunicorn(LiveServer):
+    """The bench's gunicorn: production settings, its own session, a label in its log name."""
+
     def __init__(self, config: StackConfig, port: int, *, label: str, workers: int | None = None,
                  threads: int | None = None, extra_env: dict[str, str] | None = None,
                  worker_class: str | None = None,
                  conf_file: str = "deploy/gunicorn.conf.py") -> None:
-        env = config.env(**(extra_env or {}))
-        if workers:
-            env["WEB_CONCURRENCY"] = str(workers)
-        if threads:
-            env["GUNICORN_THREADS"] = str(threads)
-        argv = [sys.executable, "-m", "gunicorn", "-c", conf_file, "--bind", f"127.0.0.1:{port}"]
-        if worker_class:
-            argv += ["--worker-class", worker_class]
-        argv.append("wsgi:app")
-        self.port, self.label = port, label
-        self.url = f"http://127.0.0.1:{port}"
-        # deploy/gunicorn.conf.py: WEB_CONCURRENCY, else 2 per core
-        self.workers = workers or int(env.get("WEB_CONCURRENCY", 2 * (os.cpu_count() or 1)))
-        super().__init__(f"gunicorn[{label}]", argv,
-                         config.run_dir / f"gunicorn-{label}.log", env)
+        super().__init__(config.env(**(extra_env or {})), port,
+                         config.run_dir / f"gunicorn-{label}.log", conf_file=conf_file,
+                         workers=workers, threads=threads, worker_class=worker_class,
+                         label=label, new_session=True)
 
     def wait_ready(self, timeout: float = 60) -> None:
-        import requests
+        # every worker imports and renders a few times before anything is measured
+        self.wait_until_ready(time.monotonic() + timeout, warm_per_worker=20)
 
-        deadline = time.monotonic() + timeout
-        while True:
-            if not self.alive():
-                raise RuntimeError(f"gunicorn exited:\n{self.tail()}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not answer in {timeout} s:\n{self.tail()}")
-            try:
-                if requests.get(self.url + "/healthz", timeout=2).text == "ok":
-                    break
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        while self.log_text().count("Booting worker") < self.workers:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"not all gunicorn workers booted:\n{self.tail()}")
-            time.sleep(0.1)
-        session = requests.Session()
-        for _ in range(self.workers * 20):  # every worker imports and renders once
-            session.get(self.url + "/login", timeout=10)
+    def stop(self, timeout: float = 20, sig: int = signal.SIGTERM) -> None:
+        super().stop(timeout, sig)
 
 
 def nginx_conf(run_dir: Path, listen_port: int, upstream_port: int) -> Path:
@@ -260,7 +97,7 @@ def nginx_conf(run_dir: Path, listen_port: int, upstream_port: int) -> Path:
     snippet = (ROOT / "deploy" / "nginx-turnout-proxy.conf").read_text()
     (temp / "turnout-proxy.conf").write_text(snippet)
     conf = temp / "nginx.conf"
-    conf.write_text(f"""# Generated by loadtests/bench.py after deploy/nginx-turnout.conf (no TLS).
+    conf.write_text(f"""# Generated by loadtests/stack.py after deploy/nginx-turnout.conf (no TLS).
 worker_processes auto;
 pid {temp}/nginx.pid;
 error_log {temp}/error.log warn;
@@ -343,6 +180,5 @@ def start_mail_sink(config: StackConfig) -> Service:
     return sink
 
 
-def start_worker(config: StackConfig) -> Service:
-    return Service("worker", [sys.executable, "-m", "workers"],
-                   config.run_dir / "worker.log", config.env())
+def start_worker(config: StackConfig) -> WorkerProcess:
+    return WorkerProcess(config.env(), config.run_dir / "worker.log")

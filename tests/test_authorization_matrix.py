@@ -13,7 +13,8 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from tests.conftest import PASSWORD, Client
+from tests.support.app import PASSWORD
+from tests.support.clients import Client
 
 ANONYMOUS, ATTENDEE, OTHER_ORGANIZER, OWNER = (
     "anonymous", "attendee", "another organizer", "the event's organizer")

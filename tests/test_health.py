@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import base_config
+from tests.support.app import base_config
 
 
 def test_healthz_answers_ok_as_plain_text(client):

@@ -6,7 +6,7 @@ from alembic.script import ScriptDirectory
 from flask_migrate import Migrate  # noqa: F401  (keeps the import path honest)
 from sqlalchemy import inspect
 
-from tests.conftest import ROOT
+from tests.support.processes import ROOT
 
 
 def test_one_head():

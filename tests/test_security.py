@@ -8,7 +8,8 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import CSRF_IN_PAGE, PASSWORD, Client, base_config
+from tests.support.app import PASSWORD, base_config
+from tests.support.clients import CSRF_IN_PAGE, Client
 
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # (method, rule) pairs allowed to skip CSRF, each with the reason; a new route must be

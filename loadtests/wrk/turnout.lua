@@ -1,4 +1,4 @@
--- wrk script for the ratio runs of `make bench` (loadtests/bench.py writes the arguments).
+-- wrk script for the ratio runs of `make bench` (loadtests/measure.py writes the arguments).
 --
 --   wrk -t2 -c100 -d10s --timeout 10s -s loadtests/wrk/turnout.lua http://127.0.0.1:8000 -- \
 --       <mode> <expect> <credentials file or -> <event ids, comma-separated> <threads> [spread]

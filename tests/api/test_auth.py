@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from tests.api.conftest import error_of, event_body
-from tests.conftest import PASSWORD
+from tests.support.app import PASSWORD
+from tests.support.clients import error_of
+from tests.support.samples import event_body
 
 
 def test_signup_creates_attendee_account(api, app_ctx):
@@ -186,8 +187,8 @@ def test_logout_without_token_is_401(api):
 
 
 def test_login_rate_limit_answers_429_json(database_url, redis_url, app, make_user):
-    from tests.api.conftest import Api
-    from tests.conftest import base_config
+    from tests.support.app import base_config
+    from tests.support.clients import Api
     from webapp import create_app
     from webapp.extensions import db
 
@@ -307,8 +308,8 @@ def test_session_cookie_gets_organizer_actions_with_csrf(make_client, make_user)
 
 def test_the_page_and_the_api_share_one_login_limit(database_url, redis_url, app, make_user):
     """Guessing through both doors does not double the attempts an account gets."""
-    from tests.api.conftest import Api
-    from tests.conftest import Client, base_config
+    from tests.support.app import base_config
+    from tests.support.clients import Api, Client
     from webapp import create_app
     from webapp.extensions import db
 

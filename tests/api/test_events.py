@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.api.conftest import error_of, event_body
+from tests.support.clients import error_of
+from tests.support.samples import event_body
 
 EVENT_KEYS = {"id", "title", "description", "starts_at", "ends_at", "location", "capacity",
               "confirmed", "seats_left", "waitlist_enabled", "waitlist_capacity", "waitlisted",

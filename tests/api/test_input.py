@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import error_of, event_body
-from tests.conftest import PASSWORD
+from tests.support.app import PASSWORD
+from tests.support.clients import error_of
+from tests.support.samples import event_body
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.api.conftest import error_of
+from tests.support.clients import error_of
 
 REGISTRATION_KEYS = {"id", "event_id", "user_id", "status", "position", "registered_at",
                      "event"}

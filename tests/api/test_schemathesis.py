@@ -33,9 +33,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.api.conftest import event_body as _event_body
-from tests.conftest import PASSWORD
-from tests.live.conftest import start_live_server
+from tests.support.app import PASSWORD
+from tests.support.live import start_live_server
+from tests.support.samples import event_body as _event_body
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from sqlalchemy import event, text
 
-from tests.conftest import PASSWORD
+from tests.support.app import PASSWORD
 from webapp.auth import directory
 from webapp.auth.directory import UserDirectory
 from webapp.auth.services import load_session_user, sign_out_everywhere

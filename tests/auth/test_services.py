@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import PASSWORD, base_config
+from tests.support.app import PASSWORD, base_config
 
 
 def users_named(app, email: str):

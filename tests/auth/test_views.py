@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from tests.conftest import PASSWORD
+from tests.support.app import PASSWORD
 
 EMOJI_128 = "🎉" * 128
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PASSWORD
-from tests.live.conftest import start_live_server
+from tests.support.app import PASSWORD
+from tests.support.live import start_live_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 

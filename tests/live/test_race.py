@@ -8,142 +8,23 @@ and then all clicks are released at once by a barrier.
 from __future__ import annotations
 
 import json
-import re
 import statistics
-import threading
-import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import pytest
-import requests
 
-from tests.conftest import PASSWORD, settle_activity
+from tests.support.live import CONTROL_APP
+from tests.support.races import Answer, release_at_once
+from tests.support.signin import click_register, same_person_tabs, sign_in, sign_in_all
+from tests.support.state import settle_activity
 
 pytestmark = pytest.mark.slow
 
-TIMEOUT = 30  # gunicorn's own worker timeout; an answer later than that is a hang
 RACE_BUDGET_SECONDS = 20
 FULL = "This event is full"
 ALREADY = "You are already registered"
-CSRF_IN_PAGE = re.compile(r'"X-CSRFToken": "([^"]+)"')
-CSRF_INPUT = re.compile(r'<input[^>]*\bname="csrf_token"[^>]*>')
-VALUE = re.compile(r'\bvalue="([^"]+)"')
-
-
-# --- people -----------------------------------------------------------------------
-
-@dataclass
-class Person:
-    """One signed-in browser: its cookies and the CSRF token its pages carry."""
-
-    email: str
-    http: requests.Session
-    csrf: str
-
-
-def form_csrf(html: str) -> str:
-    tag = CSRF_INPUT.search(html)
-    assert tag, "no csrf_token hidden input on the page"
-    return VALUE.search(tag.group(0)).group(1)
-
-
-def page_csrf(html: str) -> str:
-    match = CSRF_IN_PAGE.search(html)
-    assert match, "no X-CSRFToken in the page's hx-headers"
-    return match.group(1)
-
-
-def sign_in(base_url: str, email: str, event_id: int) -> Person:
-    """Sign in through the form, then open the event page and take its htmx CSRF token."""
-    http = requests.Session()
-    login = http.get(f"{base_url}/login", timeout=TIMEOUT)
-    assert login.status_code == 200, login.text
-    signed = http.post(f"{base_url}/login", timeout=TIMEOUT, allow_redirects=False,
-                       data={"email": email, "password": PASSWORD,
-                             "csrf_token": form_csrf(login.text)})
-    assert signed.status_code == 303, (signed.status_code, signed.text[:500])
-    page = http.get(f"{base_url}/events/{event_id}", timeout=TIMEOUT)
-    assert page.status_code == 200, page.text[:500]
-    assert "Sign out" in page.text, "the session cookie did not sign the person in"
-    return Person(email, http, page_csrf(page.text))
-
-
-def sign_in_all(base_url: str, emails: list[str], event_id: int) -> list[Person]:
-    with ThreadPoolExecutor(max_workers=16) as pool:
-        return list(pool.map(lambda e: sign_in(base_url, e, event_id), emails))
-
-
-def same_person_tabs(person: Person, base_url: str, event_id: int, tabs: int) -> list[Person]:
-    """The same signed-in person in several tabs: one cookie, one connection per tab."""
-    copies = []
-    for _ in range(tabs):
-        http = requests.Session()
-        http.cookies.update(person.http.cookies)
-        page = http.get(f"{base_url}/events/{event_id}", timeout=TIMEOUT)  # opens the connection
-        assert page.status_code == 200 and "Register" in page.text, page.text[:500]
-        copies.append(Person(person.email, http, page_csrf(page.text)))
-    return copies
 
 
 # --- the race -------------------------------------------------------------------------
-
-@dataclass
-class Answer:
-    status: int | None
-    hx_location: str | None
-    text: str
-    started: float
-    finished: float
-    error: str | None = None
-
-    @property
-    def seconds(self) -> float:
-        return self.finished - self.started
-
-
-def hx_location_path(response: requests.Response) -> str | None:
-    raw = response.headers.get("HX-Location")
-    if raw is None:
-        return None
-    return json.loads(raw)["path"] if raw.lstrip().startswith("{") else raw
-
-
-def click_register(person: Person, base_url: str, event_id: int) -> Callable[[], requests.Response]:
-    def click() -> requests.Response:
-        return person.http.post(f"{base_url}/events/{event_id}/register", timeout=TIMEOUT,
-                                headers={"HX-Request": "true", "X-CSRFToken": person.csrf,
-                                         "HX-Current-URL": f"{base_url}/events/{event_id}"})
-
-    return click
-
-
-def release_at_once(clicks: list[Callable[[], requests.Response]]) -> list[Answer]:
-    """Run every click on its own thread, all released by one barrier; every answer kept."""
-    barrier = threading.Barrier(len(clicks))
-    answers: list[Answer | None] = [None] * len(clicks)
-
-    def run(i: int, click: Callable[[], requests.Response]) -> None:
-        barrier.wait(timeout=60)
-        started = time.perf_counter()
-        try:
-            response = click()
-        except requests.RequestException as exc:
-            answers[i] = Answer(None, None, "", started, time.perf_counter(), repr(exc))
-        else:
-            answers[i] = Answer(response.status_code, hx_location_path(response),
-                                response.text, started, time.perf_counter())
-
-    threads = [threading.Thread(target=run, args=(i, c), daemon=True)
-               for i, c in enumerate(clicks)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=TIMEOUT + 60)
-    assert all(a is not None for a in answers), "a click thread never finished"
-    return answers  # type: ignore[return-value]
-
 
 def tally(answers: list[Answer], event_id: int) -> dict:
     confirmation = f"/events/{event_id}/confirmation"
@@ -270,8 +151,7 @@ def test_same_person_clicking_twenty_times_gets_one_seat(app, guarded_server, ma
 def test_control_run_without_guards_oversells(app, live_server_factory, make_user, make_event,
                                               counts, backend):
     """The same race with the guards switched off must oversell, or the race test is blind."""
-    unsafe = live_server_factory(TURNOUT_UNSAFE_SEAT_GUARDS_OFF="1",
-                                 TURNOUT_UNSAFE_RACE_WINDOW_MS="50")
+    unsafe = live_server_factory(app=CONTROL_APP)  # the naive check-then-write, 50 ms window
     event = make_event(capacity=5)
     people = sign_in_all(unsafe.url, [make_user().email for _ in range(50)], event.id)
 

@@ -17,7 +17,8 @@ import pytest
 
 from loadtests import invariants, people
 from loadtests.common import DEFAULT_PASSWORD, ENV_PREFIX
-from tests.conftest import ROOT, settle_activity
+from tests.support.processes import ROOT
+from tests.support.state import settle_activity
 
 PEOPLE, SEATS = 100, 10
 LOCUST_TIMEOUT = 120

@@ -6,7 +6,7 @@ from __future__ import annotations
 import psutil
 import requests
 
-from tests.live.conftest import start_live_server
+from tests.support.live import start_live_server
 
 
 def _lines(trace_dir) -> list[list[str]]:

@@ -13,8 +13,8 @@ import psutil
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import start_private_redis
-from tests.mail.conftest import wait_until
+from tests.support.processes import wait_until
+from tests.support.redisdb import start_private_redis
 from webapp.extensions import db
 from webapp.mail.models import OutboxMessage
 from webapp.registrations import services as registrations
@@ -67,7 +67,7 @@ def test_550_is_marked_failed_and_not_retried(app_ctx, smtp, start_worker, make_
 
 def test_connection_refused_is_retried_until_the_server_is_back(app_ctx, smtp, start_worker,
                                                                  make_user, make_event):
-    from tests.conftest import free_port
+    from tests.support.processes import free_port
 
     start_worker(MAIL_PORT=str(free_port()))  # nothing listens there
     registrations.register(make_event(capacity=3).id, make_user().id)
@@ -119,7 +119,7 @@ def private_redis():
 
 @pytest.fixture
 def app_config(smtp, private_redis) -> dict:
-    from tests.mail.conftest import FAST_MAIL
+    from tests.support.mail import FAST_MAIL
 
     return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp.port,
             "REDIS_URL": f"redis://127.0.0.1:{private_redis.port}/0", **FAST_MAIL}

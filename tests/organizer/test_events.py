@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.organizer.conftest import YEAR, form_data, last_sunday_of_march, utc
+from tests.support.samples import YEAR, form_data, last_sunday_of_march, utc
 
 NEW = "/organizer/events/new"
 CSRF_MESSAGE = "Your form expired or was sent from elsewhere. Reload the page and try again."

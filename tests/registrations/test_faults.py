@@ -10,15 +10,11 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import free_port
-from tests.registrations.test_services import (
-    other_app,
-    race,
-    redis_seats,
-    sql_confirmed_users,
-    tally,
-)
+from tests.support.app import other_app
+from tests.support.processes import free_port
+from tests.support.races import race, tally
 from tests.support.seat_keys import forget, held_count
+from tests.support.state import redis_seats, sql_confirmed_users
 from webapp.errors import EventFull, RegistrationFailed
 from webapp.registrations import services
 from webapp.registrations.gate import EventKeys, get_gate

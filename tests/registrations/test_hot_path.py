@@ -14,7 +14,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 from sqlalchemy import Engine, text
 
-from tests.registrations.test_services import race, tally
+from tests.support.races import race, tally
 from tests.support.seat_keys import held_count
 from webapp.database import read_session
 from webapp.errors import (

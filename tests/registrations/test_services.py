@@ -4,93 +4,19 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
-from tests.conftest import base_config, settle_activity
+from tests.support.app import other_app
+from tests.support.control import control_run
+from tests.support.races import race, tally
+from tests.support.state import activity_total, redis_seats, sql_confirmed_users
 from webapp.errors import AlreadyRegistered, EventFull, NotFound, NotRegistered, RegistrationClosed
 from webapp.registrations import services
 from webapp.registrations.gate import EventKeys, get_gate
 from webapp.registrations.models import Registration, Status
-
-# --- helpers shared with test_faults.py --------------------------------------
-
-
-def race(app, calls: list[Callable], timeout: float = 60) -> list:
-    """Run each call on its own thread with its own app context, all released by one barrier.
-
-    Returns each call's result or the exception it raised, in order.
-    """
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def run(i: int, call: Callable) -> None:
-        with app.app_context():
-            barrier.wait(timeout)
-            try:
-                results[i] = call()
-            except Exception as exc:  # the test inspects every outcome
-                results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i, c), daemon=True)
-               for i, c in enumerate(calls)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout)
-    assert not any(t.is_alive() for t in threads), "a racer hung"
-    return results
-
-
-def tally(results: list) -> Counter:
-    return Counter(r.status if isinstance(r, services.Outcome) else type(r).__name__
-                   for r in results)
-
-
-@contextmanager
-def other_app(base, database_url: str, redis_url: str, **overrides) -> Iterator:
-    """A second app on the same databases with some settings changed.
-
-    The Redis client is one per process (extensions.redis_store), so building an
-    app re-points it; afterwards it is pointed back at `base`'s Redis.
-    """
-    from webapp import create_app
-    from webapp.extensions import db, redis_store
-
-    new = create_app({**base_config(database_url, redis_url), **overrides})
-    try:
-        yield new
-    finally:
-        with new.app_context():
-            db.engine.dispose()
-        redis_store.init_app(base)
-
-
-def sql_confirmed_users(event_id: int) -> set[int]:
-    from webapp.database import read_session
-
-    with read_session() as s:
-        return set(s.scalars(select(Registration.user_id).where(
-            Registration.event_id == event_id, Registration.status == Status.CONFIRMED)))
-
-
-def redis_seats(client, event_id: int) -> tuple[set[int], int]:
-    """(confirmed people, live holds) as Redis counts them."""
-    k = EventKeys.for_event(event_id)
-    return {int(u) for u in client.smembers(k.confirmed)}, client.zcard(k.holds)
-
-
-def activity_total() -> int:
-    from webapp.database import read_session
-
-    settle_activity()
-    with read_session() as s:
-        return s.scalar(text("SELECT count(*) FROM activity_log"))
-
 
 # --- the race ------------------------------------------------------------------
 
@@ -147,13 +73,12 @@ def test_the_sql_guard_catches_a_gate_that_lets_too_many_through(
 
 
 def test_control_with_the_guards_off_the_same_race_oversells(
-        app, make_event, make_user, counts, database_url, redis_url):
+        app, make_event, make_user, counts):
     """Proves the race tests can see an oversell: the naive check-then-write does oversell."""
     event = make_event(capacity=5)
     people = [make_user() for _ in range(40)]
 
-    with other_app(app, database_url, redis_url, UNSAFE_SEAT_GUARDS_OFF=True,
-                   UNSAFE_RACE_WINDOW_MS=50) as unsafe:
+    with control_run(app, window_ms=50) as unsafe:
         results = race(unsafe, [lambda p=p: services.register(event.id, p.id)
                                 for p in people])
 

@@ -20,8 +20,8 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from tests.conftest import settle_activity
-from tests.registrations.test_services import race, tally
+from tests.support.races import race, tally
+from tests.support.state import settle_activity
 from webapp.errors import AlreadyRegistered, EventFull, Invalid, NotRegistered, Unavailable
 from webapp.registrations import queries, services
 from webapp.registrations.gate import EventKeys

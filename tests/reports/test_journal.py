@@ -18,8 +18,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
-from tests.conftest import free_port
-from tests.registrations.test_services import race
+from tests.support.processes import free_port
+from tests.support.races import race
 from webapp.database import read_session
 from webapp.errors import EventFull
 from webapp.extensions import db, redis_store
