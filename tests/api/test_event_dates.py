@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import error_of, event_body
+from tests.support.clients import error_of
+from tests.support.samples import event_body
 
 TOO_LATE = "is out of range (the year must be 9998 or earlier)"
 TOO_EARLY = "is out of range (before the year 1 in UTC)"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.organizer.conftest import form_data, utc
-from tests.organizer.test_events import NEW, edit_url, field_errors, text
+from tests.support.forms import NEW, edit_url, field_errors, text
+from tests.support.samples import form_data, utc
 
 TOO_LATE = "Is out of range (the year must be 9998 or earlier)."
 TOO_EARLY = "Is out of range (before the year 1 in UTC)."

@@ -8,28 +8,10 @@ from datetime import timedelta
 
 import pytest
 
+from tests.support.forms import NEW, edit_url, field_errors, input_value, text
 from tests.support.samples import YEAR, form_data, last_sunday_of_march, utc
 
-NEW = "/organizer/events/new"
 CSRF_MESSAGE = "Your form expired or was sent from elsewhere. Reload the page and try again."
-
-
-def text(response) -> str:
-    return html.unescape(response.get_data(as_text=True))
-
-
-def field_errors(body: str) -> dict[str, list[str]]:
-    """{field name: [messages]} from the re-rendered form."""
-    found: dict[str, list[str]] = {}
-    for block in re.findall(r'<div class="field[^"]*has-error">(.*?)</div>', body, re.S):
-        name = re.search(r'name="([^"]+)"', block).group(1)
-        found[name] = re.findall(r'<small class="error">(.*?)</small>', block, re.S)
-    return found
-
-
-def input_value(body: str, name: str) -> str | None:
-    match = re.search(rf'<input[^>]*name="{name}"[^>]*value="([^"]*)"', body)
-    return match.group(1) if match else None
 
 
 # --- create -------------------------------------------------------------------------------
@@ -229,10 +211,6 @@ def test_signed_out_goes_to_sign_in(client):
 
 
 # --- edit ---------------------------------------------------------------------------------
-
-def edit_url(event) -> str:
-    return f"/organizer/events/{event.id}/edit"
-
 
 def test_edit_form_is_filled_with_the_event(organizer, make_event):
     client, user = organizer

@@ -11,8 +11,8 @@ import html
 import json
 import re
 
-from tests.conftest import CSRF_IN_PAGE
-from tests.organizer.conftest import form_data
+from tests.support.clients import CSRF_IN_PAGE
+from tests.support.samples import form_data
 
 BASE = "http://localhost"
 CREATED = "“Pottery night” is created."

@@ -7,6 +7,7 @@ Library code only, no fixtures: the conftest.py files wrap these in thin fixture
     control    the control run: a naive check-then-write registration that oversells
     databases  SQLite files and private PostgreSQL databases, migrated
     faults     SQLAlchemy listeners that fail or observe commits
+    forms      the organizer's event form pages: URLs, field errors, values kept
     live       real gunicorn servers on free ports, their logs
     mail       a real SMTP server that can be told how to answer, the worker process
     processes  process trees we start and stop by pid, free ports, waiting
