@@ -100,3 +100,23 @@ def test_no_module_imports_in_a_cycle():
 
     for module in sorted(graph):
         visit(module, [])
+
+
+def test_tests_share_code_through_tests_support_only():
+    """conftest.py files hold fixtures (and pytest hooks); a test imports helpers from
+    tests.support, never from another test module or a conftest."""
+    wrong = []
+    for path in sorted((ROOT / "tests").rglob("*.py")) + sorted((ROOT / "loadtests").rglob("*.py")):
+        tree = ast.parse(path.read_text(), str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and (
+                    node.module.endswith("conftest") or ".test_" in f".{node.module}"):
+                wrong.append(f"{path.relative_to(ROOT)} imports {node.module}")
+        if path.name == "conftest.py":
+            for node in tree.body:
+                if isinstance(node, ast.FunctionDef) and not node.name.startswith("pytest_") \
+                        and not any("fixture" in ast.unparse(d) for d in node.decorator_list):
+                    wrong.append(f"{path.relative_to(ROOT)} defines {node.name}(), not a fixture")
+                elif isinstance(node, ast.ClassDef):
+                    wrong.append(f"{path.relative_to(ROOT)} defines class {node.name}")
+    assert not wrong, "\n".join(wrong)
