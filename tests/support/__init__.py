@@ -2,9 +2,10 @@
 
 Library code only, no fixtures: the conftest.py files wrap these in thin fixtures.
 
-    app        settings and app builders of the suite, clean-up, SQL counts
+    app        the suite's settings, a fresh app on clean data, a second app
     clients    the Flask test clients (form sign-in with CSRF, the JSON API)
     control    the control run: a naive check-then-write registration that oversells
+    control_wsgi  the same for a live gunicorn (`tests.support.control_wsgi:app`)
     databases  SQLite files and private PostgreSQL databases, migrated
     faults     SQLAlchemy listeners that fail or observe commits
     live       real gunicorn servers on free ports, their logs
@@ -14,4 +15,5 @@ Library code only, no fixtures: the conftest.py files wrap these in thin fixture
     redisdb    a Redis database index of our own, or a private redis-server
     samples    valid event forms and API bodies, dates
     signin     people signed in to a live server through the real form
+    state      what SQL and Redis hold for an event (counts, seats, the activity journal)
 """
