@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 HTMX_VERSION := 2.0.11
 PYTEST_ARGS ?=
+# Two pytest workers (xdist); tests that start gunicorn share one of them (tests/conftest.py).
+PYTEST_WORKERS ?= 2
 
 .PHONY: install run test lint worker vendor-htmx clean bench
 
@@ -40,7 +42,7 @@ run: install
 ## Install and run the whole test suite (SQLite and PostgreSQL, real Redis), with line and
 ## branch coverage of webapp/ and workers/ (subprocesses too; [tool.coverage.*] in pyproject.toml).
 test: install
-	$(PY) -m pytest --cov --cov-report=term $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --cov --cov-report=term $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check webapp workers tests loadtests migrations wsgi.py

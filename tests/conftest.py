@@ -31,6 +31,16 @@ from tests.support.state import sql_counts
 
 isolate_environment()
 
+# Tests that start gunicorn servers run on one xdist worker, one after another:
+# two live races at once would exceed PostgreSQL's 100 connections.
+LIVE_SERVER_TESTS = ("tests/live/", "tests/browser/", "tests/api/test_schemathesis.py")
+
+
+def pytest_collection_modifyitems(items) -> None:
+    for item in items:
+        if item.nodeid.startswith(LIVE_SERVER_TESTS):
+            item.add_marker(pytest.mark.xdist_group("live-servers"))
+
 
 # --- Redis -------------------------------------------------------------------
 

@@ -2,9 +2,10 @@
 
 Library code only, no fixtures: the conftest.py files wrap these in thin fixtures.
 
-    app        settings and app builders of the suite, clean-up, SQL counts
+    app        the suite's settings, a fresh app on clean data, a second app
     clients    the Flask test clients (form sign-in with CSRF, the JSON API)
     control    the control run: a naive check-then-write registration that oversells
+    control_wsgi  the same for a live gunicorn (`tests.support.control_wsgi:app`)
     databases  SQLite files and private PostgreSQL databases, migrated
     faults     SQLAlchemy listeners that fail or observe commits
     forms      the organizer's event form pages: URLs, field errors, values kept
@@ -17,4 +18,5 @@ Library code only, no fixtures: the conftest.py files wrap these in thin fixture
     samples    valid event forms and API bodies, dates
     seat_keys  an event's seat-gate keys in Redis: holds in flight, forget them
     signin     people signed in to a live server through the real form
+    state      what SQL and Redis hold for an event (counts, seats, the activity journal)
 """

@@ -17,6 +17,7 @@ from tests.support.app import FAST_HASH
 from tests.support.processes import Service, clean_env, free_port
 
 STARTUP_SECONDS = 45
+COVER_SERVERS = "TURNOUT_TEST_COVER_SERVERS"  # "1": coverage measures servers and workers too
 STOP_SECONDS = 15
 PRODUCTION_APP = "wsgi:app"
 CONTROL_APP = "tests.support.control_wsgi:app"  # the naive registration (tests/support/control.py)
@@ -32,7 +33,8 @@ def server_env(database_url: str, redis_url: str, instance_dir: Path,
     """The environment of a server or worker process of ours on these databases.
 
     `testing` adds what the suite's servers share (TESTING, a fixed secret key,
-    the cheap password hash); the bench runs production settings.
+    the cheap password hash); the bench runs production settings. Coverage
+    measures these processes only with TURNOUT_TEST_COVER_SERVERS=1.
     """
     env = clean_env(
         DATABASE_URL=database_url,
@@ -47,6 +49,11 @@ def server_env(database_url: str, redis_url: str, instance_dir: Path,
     if testing:
         env.update({"SECRET_KEY": "live-test-secret-key-not-for-production",
                     "TURNOUT_TESTING": "1", "PASSWORD_HASH_METHOD": FAST_HASH})
+    if os.environ.get(COVER_SERVERS) != "1":
+        # coverage's subprocess patch starts measuring in any Python child that
+        # inherits this variable; traced, servers and workers answer too late for
+        # the tests' time budgets on a loaded 2-core machine.
+        env.pop("COVERAGE_PROCESS_CONFIG", None)
     env.update(extra_env or {})
     return env
 
