@@ -158,12 +158,12 @@ def _refuse(exc: Exception, event_id: int, user_id: int, request_id: str | None,
 
 # Does the event exist, has it started, has this person a row here? One round trip, no lock.
 _KNOWN = (
-    select(Event.__table__.c.starts_at,
+    select(seats.EVENTS.c.starts_at,
            select(REGISTRATIONS.c.id)
            .where(REGISTRATIONS.c.event_id == bindparam("event_id"),
                   REGISTRATIONS.c.user_id == bindparam("user_id"))
            .scalar_subquery())
-    .where(Event.__table__.c.id == bindparam("event_id"))
+    .where(seats.EVENTS.c.id == bindparam("event_id"))
 )
 
 

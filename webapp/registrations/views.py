@@ -33,13 +33,13 @@ _REFUSED = {
 }
 
 
-def _answer(panel: Panel, notice: str | None, status: int = 200):
-    """The panel (and its seat figure) for htmx; else the event page, with the notice."""
+def _answer(panel: Panel, notice: str | None, status: int = 200, event=None):
+    """The panel (and its seat figure) for htmx; else the event page: with the panel for
+    an error (status >= 400, `event` given), else after a redirect, with the notice."""
     if is_htmx():
         return render("registrations/_panel_answer.html", status=status, panel=panel)
     if status >= 400:
-        return render("events/detail.html", event=get_event(panel.event_id), panel=panel,
-                      status=status)
+        return render("events/detail.html", event=event, panel=panel, status=status)
     if notice:
         flash(notice, "info" if panel.state == PanelState.WAITLISTED else "warning")
     return redirect(url_for("events.detail", event_id=panel.event_id), code=303)
@@ -57,7 +57,7 @@ def register(event_id: int):
         # Rolled back, nothing taken: say so in the panel, keep the button.
         event = get_event(event_id)
         return _answer(Panel(PanelState.ERROR, event_id, event.seats_left, event.capacity,
-                             exc.message), None, status_of(exc))
+                             exc.message), None, status_of(exc), event)
     if outcome.status == Status.CONFIRMED:
         return see_other(url_for("registrations.confirmation", event_id=event_id))
     message = WAITLISTED.format(position=outcome.position)
