@@ -58,9 +58,5 @@ class Registration(db.Model):
     event: Mapped[Event] = relationship()
     user: Mapped[User] = relationship()
 
-    @property
-    def is_live(self) -> bool:
-        return self.status in LIVE
-
     def __repr__(self) -> str:
         return f"<Registration {self.id} e{self.event_id} u{self.user_id} {self.status}>"
