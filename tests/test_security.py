@@ -441,7 +441,7 @@ def test_an_unexpected_error_is_a_500_page_with_a_request_id(crashing_app):
     body = text(response)
     assert response.status_code == 500
     assert "<h1>Something went wrong</h1>" in body
-    assert "Something went wrong on our side. Nothing was saved; please try again." in body
+    assert "Something went wrong on our side. Please try again in a moment." in body
     request_id = response.headers["X-Request-ID"]
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)
     assert f"Reference: <code>{request_id}</code>" in body
@@ -477,7 +477,7 @@ def test_a_500_for_json_is_an_error_body(crashing_app):
     assert response.status_code == 500
     assert response.get_json() == {"error": {
         "code": "internal_error",
-        "message": "Something went wrong on our side. Nothing was saved; please try again.",
+        "message": "Something went wrong on our side. Please try again in a moment.",
         "request_id": response.headers["X-Request-ID"]}}
     assert_no_trace(text(response))
     assert_security_headers(response)

@@ -38,6 +38,7 @@ def configure_extensions(app: Flask) -> None:
     from webapp.htmx import full_redirect
 
     logs.init_app(app)
+    database.configure(app)  # engine options: before db.init_app makes the engine
     db.init_app(app)
     database.init_app(app)
     migrate.init_app(app, db, directory=str(app.root_path + "/../migrations"))

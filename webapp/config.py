@@ -70,8 +70,17 @@ def from_env() -> dict:
             "pool_pre_ping": env_bool("DB_POOL_PRE_PING", True),
             "pool_size": env_int("DB_POOL_SIZE", 8),
             "max_overflow": env_int("DB_POOL_OVERFLOW", 8),
-            "pool_timeout": 10,
+            # Waiting for a free connection is bounded like every other wait (503 busy).
+            "pool_timeout": env_int("DB_POOL_TIMEOUT_SECONDS", 5),
         },
+        # Bounded waits on PostgreSQL (webapp/database.py configure): pretix also gives up
+        # on a lock after 3 s. A seat hold (SEAT_HOLD_TTL_MS) outlives them all.
+        "DB_LOCK_TIMEOUT_MS": env_int("DB_LOCK_TIMEOUT_MS", 2_000),
+        "DB_STATEMENT_TIMEOUT_MS": env_int("DB_STATEMENT_TIMEOUT_MS", 10_000),
+        "DB_CONNECT_TIMEOUT_SECONDS": env_int("DB_CONNECT_TIMEOUT_SECONDS", 3),
+        # After a lock wait on an event timed out, its attempts are answered 503 busy at
+        # once for this long (webapp/registrations/stalls.py), one probe at a time after.
+        "STALL_SECONDS": env_int("STALL_SECONDS", 2),
         "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         # Sessions: HttpOnly and SameSite by default; Secure where TLS ends in front of us.
         "SESSION_COOKIE_HTTPONLY": True,
@@ -117,6 +126,9 @@ def from_env() -> dict:
         # The seat gate: hold TTL must outlive the slowest request (gunicorn timeout 30 s).
         "SEAT_GATE_ENABLED": env_bool("SEAT_GATE_ENABLED", True),
         "SEAT_HOLD_TTL_MS": env_int("SEAT_HOLD_TTL_MS", 60_000),
+        # A hold older than this may be a dead attempt's: it no longer makes the gate say
+        # "full" (SQL is asked), so a dead hold's false "full" lasts this long at most.
+        "SEAT_HOLD_TRUST_MS": env_int("SEAT_HOLD_TRUST_MS", 3_000),
         # Rejected attempts reach the activity log through Redis (webapp/reports/journal.py).
         "ACTIVITY_JOURNAL": env_bool("ACTIVITY_JOURNAL", True),
         "ACTIVITY_DRAIN_THREAD": env_bool("ACTIVITY_DRAIN_THREAD", True),
@@ -124,7 +136,7 @@ def from_env() -> dict:
         "ACTIVITY_ORPHAN_MS": env_int("ACTIVITY_ORPHAN_MS", 10_000),
         "ACTIVITY_DRAIN_INTERVAL_SECONDS": env_int("ACTIVITY_DRAIN_INTERVAL_SECONDS", 5),
         "RECONCILE_INTERVAL_SECONDS": env_int("RECONCILE_INTERVAL_SECONDS", 60),
-        "SQLITE_BUSY_TIMEOUT_MS": env_int("SQLITE_BUSY_TIMEOUT_MS", 30_000),
+        "SQLITE_BUSY_TIMEOUT_MS": env_int("SQLITE_BUSY_TIMEOUT_MS", 10_000),
         "PROXY_FIX_TRUSTED_HOPS": env_int("PROXY_FIX_TRUSTED_HOPS", 0),
         "LOG_LEVEL": os.environ.get("LOG_LEVEL", "INFO"),
         # Test-only switches; create_app refuses them outside TESTING.

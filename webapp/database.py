@@ -8,6 +8,7 @@ from contextlib import contextmanager
 
 from flask import Flask
 from sqlalchemy import Connection, Engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 
 from webapp.extensions import db
@@ -17,6 +18,67 @@ _ON_COMMIT = "turnout_on_commit"
 _AUTOCOMMIT = "turnout_autocommit"
 
 log = logging.getLogger("turnout.database")
+
+
+class CommitUnknown(Exception):
+    """The connection broke while the server was committing: the change may or may not
+    be saved. Whoever wrote it must find out before telling anyone "nothing was saved"."""
+
+
+def configure(app: Flask) -> None:
+    """Bounded waits on PostgreSQL, set before the engine is made: no statement waits
+    longer than DB_LOCK_TIMEOUT_MS for a lock or runs longer than DB_STATEMENT_TIMEOUT_MS,
+    and a connection to a dead server fails after DB_CONNECT_TIMEOUT_SECONDS. Past them
+    the person is answered 503 busy (webapp/http_errors.py) instead of waiting with a
+    thread of ours held (one held event row once stopped every event for 67 s)."""
+    if not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        return
+    options = app.config["SQLALCHEMY_ENGINE_OPTIONS"] = dict(
+        app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    connect_args = options["connect_args"] = dict(options.get("connect_args") or {})
+    connect_args.setdefault("connect_timeout", app.config["DB_CONNECT_TIMEOUT_SECONDS"])
+    connect_args.setdefault("options", " ".join([
+        f"-c lock_timeout={int(app.config['DB_LOCK_TIMEOUT_MS'])}",
+        f"-c statement_timeout={int(app.config['DB_STATEMENT_TIMEOUT_MS'])}",
+    ]))
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether a database error means "could not answer in time": no connection, a lock or
+    statement timeout, an exhausted pool, a locked SQLite file. Not a broken constraint."""
+    if isinstance(exc, sa_exc.TimeoutError):  # no connection free in the pool in time
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, sa_exc.InterfaceError):
+        return True
+    if not isinstance(exc, sa_exc.OperationalError):
+        return False
+    state = _sqlstate(exc)
+    if state is not None:  # PostgreSQL: a lock or statement timeout, the link, a shutdown
+        return state in _TIMEOUTS or _connection_state(state)
+    return "locked" in str(exc.orig) or "busy" in str(exc.orig) or not _is_sqlite(exc)
+
+
+_TIMEOUTS = {"55P03", "57014"}  # lock_not_available (lock_timeout), query_canceled
+
+
+def lock_timed_out(exc: BaseException) -> bool:
+    """A wait for a row lock gave up (PostgreSQL's lock_timeout)."""
+    return isinstance(exc, sa_exc.DBAPIError) and _sqlstate(exc) == "55P03"
+
+
+def _sqlstate(exc: sa_exc.DBAPIError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None)
+
+
+def _connection_state(state: str) -> bool:
+    """SQLSTATE class 08 (connection exception) or the server shutting down (57P0x)."""
+    return state.startswith("08") or state in {"57P01", "57P02", "57P03"}
+
+
+def _is_sqlite(exc: sa_exc.DBAPIError) -> bool:
+    return type(exc.orig).__module__.startswith("sqlite3")
 
 
 def init_app(app: Flask) -> None:
@@ -69,9 +131,21 @@ def write_session() -> Iterator[Session]:
     db.session.rollback()
     engine = _write_engine(db.engine)
     callbacks: list[Callable[[], None]] = []
-    with Session(bind=engine, expire_on_commit=False) as session, session.begin():
+    with Session(bind=engine, expire_on_commit=False) as session:
+        transaction = session.begin()
         session.info[_ON_COMMIT] = callbacks
-        yield session
+        try:
+            yield session
+            session.flush()  # a failing statement is a known failure; only COMMIT is not
+        except BaseException:
+            transaction.rollback()
+            raise
+        try:
+            transaction.commit()
+        except sa_exc.DBAPIError as exc:
+            if _lost_in_commit(exc):
+                raise CommitUnknown(str(exc)) from exc
+            raise
     # The request's own session may hold an older snapshot (SQLite) and loaded
     # objects; end its read transaction so the page shows what was just committed.
     db.session.rollback()
@@ -80,6 +154,20 @@ def write_session() -> Iterator[Session]:
             callback()
         except Exception:  # the commit stands; whatever a callback does must be repairable
             log.exception("after-commit callback failed", extra={"callback": repr(callback)})
+
+
+def _lost_in_commit(exc: sa_exc.DBAPIError) -> bool:
+    """A COMMIT that failed because the connection went: the server may have committed.
+    A timeout or a broken constraint is a known failure; SQLite commits in this process,
+    so a failed COMMIT there did not happen."""
+    if _is_sqlite(exc):
+        return False
+    if exc.connection_invalidated:
+        return True
+    state = _sqlstate(exc)
+    if state is None:  # the driver gave up on the link before the server said anything
+        return isinstance(exc, sa_exc.OperationalError | sa_exc.InterfaceError)
+    return _connection_state(state)
 
 
 def on_commit(session: Session, callback: Callable[[], None]) -> None:
@@ -104,7 +192,13 @@ def autocommit_connection() -> Iterator[Connection]:
         autocommit = engine.__dict__[_AUTOCOMMIT] = engine.execution_options(
             isolation_level="AUTOCOMMIT")
     with autocommit.connect() as connection:
-        yield connection
+        try:
+            yield connection
+        except sa_exc.DBAPIError as exc:
+            # A statement that is its own transaction may have committed as the link broke.
+            if _lost_in_commit(exc):
+                raise CommitUnknown(str(exc)) from exc
+            raise
 
 
 @contextmanager

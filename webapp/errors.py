@@ -71,10 +71,36 @@ class NotRegistered(NotFound):
 
 
 class Unavailable(ServiceError):
-    """Something we depend on failed; nothing was changed and trying again may work."""
+    """Something we depend on failed; trying again may work. The default message says
+    nothing was saved: raise it with another message where that is not known."""
 
     code = "unavailable"
     message = "We could not complete that just now. Nothing was saved; please try again."
+    retry_after: int | None = None  # seconds, when a retry has a sensible moment
+
+
+class Busy(Unavailable):
+    """The database could not answer in time: a held lock, a dead or overloaded server."""
+
+    code = "busy"
+    message = "We are very busy right now. Please try again in a few seconds."
+    retry_after = 2
+
+
+class OutcomeUnknown(Busy):
+    """The connection broke while a change was committing, and nobody could tell since
+    whether it was saved. Never says "nothing was saved"."""
+
+    message = ("We could not tell whether that went through. Look at My registrations "
+               "in a moment; trying again is safe, it never registers you twice.")
+
+
+class IdempotencyKeyReused(ServiceError):
+    """An Idempotency-Key sent again with a different request."""
+
+    code = "idempotency_key_reused"
+    message = ("This Idempotency-Key was already used for a different request. "
+               "Use a new key for a new request.")
 
 
 class Failed(ServiceError):

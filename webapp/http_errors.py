@@ -13,6 +13,8 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from webapp import errors
+from webapp.database import unavailable
+from webapp.extensions import db
 from webapp.htmx import render_error
 from webapp.validation import InvalidInput
 
@@ -25,6 +27,7 @@ STATUS: dict[type[errors.ServiceError], int] = {
     errors.Forbidden: 403,
     errors.NotFound: 404,
     errors.Conflict: 409,
+    errors.IdempotencyKeyReused: 422,
     errors.Failed: 500,
     errors.Unavailable: 503,
 }
@@ -32,11 +35,13 @@ STATUS: dict[type[errors.ServiceError], int] = {
 _HTTP_CODES = {
     400: "invalid", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 409: "conflict", 413: "too_large",
-    415: "unsupported_media_type", 429: "too_many_requests",
+    415: "unsupported_media_type", 422: "unprocessable", 429: "too_many_requests",
 }
 TOO_MANY = "Too many attempts. Please wait a minute and try again."
 CSRF_FAILED = "Your form expired or was sent from elsewhere. Reload the page and try again."
-INTERNAL = "Something went wrong on our side. Nothing was saved; please try again."
+# Not "nothing was saved": an unexpected error may come after a commit (SPEC: a 500 says
+# so only when it is known).
+INTERNAL = "Something went wrong on our side. Please try again in a moment."
 
 
 def status_of(exc: errors.ServiceError) -> int:
@@ -66,6 +71,14 @@ def json_error(exc: errors.ServiceError) -> Response:
         if exc.code != "unauthorized":
             challenge += ', error="invalid_token"'
         response.headers["WWW-Authenticate"] = challenge
+    return with_retry_after(response, exc)
+
+
+def with_retry_after(response: Response, exc: errors.ServiceError) -> Response:
+    """Retry-After on a 503 whose error names a sensible moment to try again."""
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -83,7 +96,7 @@ def register_handlers(app: Flask) -> None:
     def _service_error(exc: errors.ServiceError):
         if wants_json():
             return json_error(exc)
-        return render_error(status_of(exc), exc.message)
+        return with_retry_after(make_response(render_error(status_of(exc), exc.message)), exc)
 
     @app.errorhandler(CSRFError)
     def _csrf_error(_exc: CSRFError):
@@ -101,6 +114,19 @@ def register_handlers(app: Flask) -> None:
         return response
 
     @app.errorhandler(Exception)
-    def _unexpected(_exc: Exception):
+    def _unexpected(exc: Exception):
+        if unavailable(exc):  # the database did not answer in time: busy, not broken
+            log.warning("database unavailable", extra={
+                "request_id": g.get("request_id"), "error": str(exc).splitlines()[0]})
+            return _service_error(errors.Busy())
         log.exception("unhandled error", extra={"request_id": g.get("request_id")})
         return _answer("internal_error", INTERNAL, 500)
+
+    @app.teardown_appcontext
+    def _end_session(_exc):
+        # Registered after Flask-SQLAlchemy's, so it runs first: a connection cut by a
+        # database that went away must not turn an answer already made into a 500.
+        try:
+            db.session.remove()
+        except Exception:
+            log.warning("could not close the database session", exc_info=True)

@@ -38,6 +38,7 @@ class Operation:
     query: type[BaseModel] | None
     auth: bool
     errors: dict[int, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)  # optional request headers
 
 
 OPERATIONS: list[Operation] = []
@@ -46,7 +47,8 @@ OPERATIONS: list[Operation] = []
 def operation(bp: Blueprint, rule: str, method: str, *, summary: str, ok: int,
               ok_model: type[BaseModel] | None = None, body: type[BaseModel] | None = None,
               query: type[BaseModel] | None = None, auth: bool = True,
-              errors: dict[int, str] | None = None) -> Callable:
+              errors: dict[int, str] | None = None,
+              headers: dict[str, str] | None = None) -> Callable:
     """Register a view on `bp` and describe it for the OpenAPI document.
 
     `errors` maps each status the view itself can answer to what it means (with
@@ -60,7 +62,7 @@ def operation(bp: Blueprint, rule: str, method: str, *, summary: str, ok: int,
         OPERATIONS.append(Operation(
             rule=rule, method=method.lower(), endpoint=view.__name__, summary=summary,
             description=doc, ok=ok, ok_model=ok_model, body=body, query=query, auth=auth,
-            errors=dict(errors or {}),
+            errors=dict(errors or {}), headers=dict(headers or {}),
         ))
         return view
 
@@ -91,7 +93,9 @@ def _standard_errors(op: Operation) -> dict[int, str]:
     if op.body is not None:
         errors[413] = "`too_large`: the body is over the size limit."
         errors[415] = "`unsupported_media_type`: send Content-Type: application/json."
-    errors[500] = "`internal_error`: nothing was saved; quote the request_id."
+    errors[500] = "`internal_error`: something unexpected failed; quote the request_id."
+    errors[503] = ("`busy`: the database could not answer in time; try again after the "
+                   "Retry-After header's seconds.")
     for status, text in op.errors.items():
         errors[status] = f"{errors[status]} Also: {text}" if status in errors else text
     return dict(sorted(errors.items()))
@@ -117,6 +121,10 @@ def _parameters(op: Operation, schemas: dict[str, Any]) -> list[dict[str, Any]]:
             params.append({"name": name, "in": "query", "required": name in required,
                            "description": prop.get("description", ""),
                            "schema": _without_null(prop)})
+    for name, description in op.headers.items():
+        params.append({"name": name, "in": "header", "required": False,
+                       "description": description,
+                       "schema": {"type": "string", "minLength": 1, "maxLength": 255}})
     return params
 
 

@@ -119,6 +119,24 @@ class RegistrationOut(Out):
     def of(cls, registration) -> dict[str, Any]:
         return cls.dump(registration, event=EventOut.of(registration.event))
 
+    @classmethod
+    def answer(cls, outcome, event: dict[str, Any]) -> dict[str, Any]:
+        """A registration as its commit returned it (services.Outcome), with `event`
+        (EventOut) as read just before: no read after the commit, which could fail and
+        turn a saved registration into an error. The counts move by this place unless
+        the outcome is an earlier answer given again (its place is counted already)."""
+        if not outcome.replayed:
+            event = dict(event)
+            if outcome.status == "confirmed":
+                event["confirmed"] += 1
+                event["seats_left"] = max(0, event["seats_left"] - 1)
+            else:
+                event["waitlisted"] += 1
+        return cls.dump({"id": outcome.registration_id, "event_id": outcome.event_id,
+                         "user_id": outcome.user_id, "status": str(outcome.status),
+                         "position": outcome.position,
+                         "registered_at": outcome.registered_at, "event": event})
+
 
 class AttendeeOut(RegistrationOut):
     """A registration as its event's organizer sees it: with the person."""

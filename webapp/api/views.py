@@ -26,14 +26,14 @@ from webapp.auth import services as auth_services
 from webapp.auth.limits import login_account_key, login_limits
 from webapp.auth.schemas import LoginIn, SignupIn
 from webapp.auth.tokens import issue_token
-from webapp.errors import NotFound, Unauthorized
+from webapp.errors import Unauthorized
 from webapp.events import services as event_services
 from webapp.events.schemas import EventCreate, EventUpdate
-from webapp.extensions import db
 from webapp.organizer import services as organizer
 from webapp.registrations import queries
 from webapp.registrations import services as registrations
-from webapp.registrations.models import Registration, Status
+from webapp.registrations.idempotency import Retry
+from webapp.registrations.models import Status
 from webapp.reports.models import Action
 
 FORBIDDEN_NOT_OWNER = "`forbidden`: only this event's organizer may."
@@ -151,24 +151,27 @@ def update_event(event_id: int):
 
 # --- registrations ---------------------------------------------------------------------
 
-def _registration(registration_id: int) -> Registration:
-    registration = db.session.get(Registration, registration_id)
-    if registration is None:  # it was cancelled and purged in between: nothing to show
-        raise NotFound("That registration does not exist.")
-    return registration
-
-
 @operation(bp, f"/events/<{ID}:event_id>/registrations", "POST",
            summary="Register the caller for the event", ok=201, ok_model=RegistrationOut,
+           headers={"Idempotency-Key": "Optional, up to 255 characters. A repeat with the "
+                    "same key gets the first answer again and changes nothing; the same key "
+                    "on a different request is refused (422 `idempotency_key_reused`)."},
            errors={409: "`event_full` (no seat and no waitlist place), `already_registered` "
                         "(confirmed or waitlisted already), `registration_closed` "
-                        "(the event has started)."})
+                        "(the event has started).",
+                   422: "`idempotency_key_reused`: the key was used for another request.",
+                   503: "`busy`: the database could not answer in time; see Retry-After. "
+                        "The message says whether anything was saved."})
 def register(event_id: int):
     """A confirmed seat (`status: confirmed`), else a waitlist place (`status: waitlisted`
     with `position`), else 409 `event_full`. No body."""
     user = signed_in()
-    outcome = registrations.register(event_id, user.id, request_id=g.request_id)
-    return jsonify(RegistrationOut.of(_registration(outcome.registration_id))), 201
+    retry = Retry.of(request.headers.get("Idempotency-Key"), request.method, request.path,
+                     request.get_data())
+    # Read before anything is written: if this fails, nothing was saved.
+    event = EventOut.of(event_services.get_event(event_id))
+    outcome = registrations.register(event_id, user.id, request_id=g.request_id, retry=retry)
+    return jsonify(RegistrationOut.answer(outcome, event)), 201
 
 
 @operation(bp, f"/events/<{ID}:event_id>/registrations/me", "DELETE",

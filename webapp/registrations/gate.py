@@ -3,8 +3,8 @@
 Redis only decides who may try; SQL decides who gets the seat. Each event's
 keys share the hash tag ``{event:<id>}`` so every script works on Redis Cluster.
 
-    reserve  -> seat hold | waitlist hold (TTL) | full | registered | waitlisted | pending
-                | missing (rebuild from SQL first)
+    reserve  -> seat hold | waitlist hold (TTL) | full | registered | waitlisted
+                | pending, unsure (ask SQL) | missing (rebuild from SQL first)
     confirm  -> after the SQL commit: the hold becomes what SQL decided (seat or waitlist)
     release  -> after a failed commit: the hold is given back (idempotent per token)
     vacate   -> after a committed cancellation: the person leaves, promotions move in
@@ -32,6 +32,7 @@ log = logging.getLogger("turnout.gate")
 
 HELD, WAIT_HELD, FULL, MISSING = "held", "wait_held", "full", "missing"
 REGISTERED, WAITLISTED_ALREADY, PENDING = "registered", "waitlisted", "pending"
+UNSURE = "unsure"  # full only counting an old hold, whose attempt may have died: ask SQL
 _MAX_REBUILD_TRIES = 20
 
 
@@ -100,9 +101,10 @@ def _source(name: str) -> str:
 class SeatGate:
     """Typed wrappers around the Lua scripts, registered once per Redis client."""
 
-    def __init__(self, client: redis.Redis, hold_ttl_ms: int) -> None:
+    def __init__(self, client: redis.Redis, hold_ttl_ms: int, hold_trust_ms: int) -> None:
         self.client = client
         self.hold_ttl_ms = hold_ttl_ms
+        self.hold_trust_ms = min(hold_trust_ms, hold_ttl_ms)
         # register_script sends EVALSHA and reloads the script on NOSCRIPT
         # (after a Redis restart, failover or SCRIPT FLUSH).
         self._reserve = client.register_script(_source("reserve"))
@@ -120,7 +122,7 @@ class SeatGate:
         k = EventKeys.for_event(event_id)
         for _ in range(_MAX_REBUILD_TRIES):
             status, seats_left = self._call(
-                self._reserve, k.all, [user_id, token, self.hold_ttl_ms])
+                self._reserve, k.all, [user_id, token, self.hold_ttl_ms, self.hold_trust_ms])
             if status != MISSING:
                 return Decision(status, int(seats_left))
             self.rebuild(event_id, force=False)
@@ -222,7 +224,7 @@ def get_gate() -> SeatGate | None:
     gate = app.extensions.get("turnout_gate")
     if gate is None:
         gate = app.extensions["turnout_gate"] = SeatGate(
-            redis_store.client, app.config["SEAT_HOLD_TTL_MS"])
+            redis_store.client, app.config["SEAT_HOLD_TTL_MS"], app.config["SEAT_HOLD_TRUST_MS"])
     return gate
 
 

@@ -77,7 +77,8 @@ def current(session: Session, event_id: int, user_id: int) -> Place | None:
 
 def move(session: Session, *, event_id: int, user_id: int, to: Status,
          was: Place | None = None, position: int | None = None,
-         request_id: str | None = None, action: Action | None = None) -> int:
+         request_id: str | None = None, action: Action | None = None,
+         now: datetime | None = None) -> int:
     """Move the person's place (`was`, None for a first registration) to `to`, with its
     activity entry and email: the registration's id. `position` is the new waitlist place;
     leaving the waitlist, the email names the one left.
@@ -86,7 +87,7 @@ def move(session: Session, *, event_id: int, user_id: int, to: Status,
     """
     step = TRANSITIONS[(was and was.status, to)]
     registration_id = write_registration(session, event_id=event_id, user_id=user_id,
-                                         to=to, was=was, position=position)
+                                         to=to, was=was, position=position, now=now)
     activity.record(session, event_id=event_id, user_id=user_id,
                     action=action or step.action, outcome=step.outcome, request_id=request_id)
     told = position if to == Status.WAITLISTED else was and was.position
@@ -106,14 +107,15 @@ def registration_row(*, event_id: int, user_id: int, to: Status, position: int |
 
 
 def write_registration(session: Session, *, event_id: int, user_id: int, to: Status,
-                       was: Place | None, position: int | None) -> int:
+                       was: Place | None, position: int | None,
+                       now: datetime | None = None) -> int:
     """The one writer of registration rows: a new row, or the person's row moved.
 
     A position only while waitlisted, cancelled_at only when cancelled, and a
     registration time that is the latest (re)registration's: the CHECKs of the
     table hold by construction.
     """
-    now = utcnow()
+    now = now or utcnow()
     if was is None:
         try:
             return session.connection().execute(_INSERT, registration_row(

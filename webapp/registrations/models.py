@@ -7,6 +7,7 @@ from enum import StrEnum
 
 from sqlalchemy import CheckConstraint, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import CHAR
 
 from webapp.auth.models import User
 from webapp.events.models import Event
@@ -60,3 +61,26 @@ class Registration(db.Model):
 
     def __repr__(self) -> str:
         return f"<Registration {self.id} e{self.event_id} u{self.user_id} {self.status}>"
+
+
+class RetryRecord(db.Model):
+    """The first answer to a registration sent with an Idempotency-Key, by person and key.
+
+    Written in the transaction that placed the person (so a second effect breaks
+    the primary key and rolls back), or after a refusal; a retry with the same key
+    gets this answer again (webapp/registrations/idempotency.py). Kept a day.
+    """
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(CHAR(64))  # sha256 of the request, hex
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"))
+    # confirmed | waitlisted, or the code of the refusal (event_full, ...)
+    outcome: Mapped[str] = mapped_column(String(32))
+    registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id"),
+                                                        nullable=True)
+    position: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    registered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -14,6 +14,7 @@ stay 1..n. Nobody is promoted once the event has started.
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 
 from sqlalchemy import bindparam, insert, or_, select, update
@@ -23,7 +24,7 @@ from webapp.errors import EventFull, Invalid, NotFound
 from webapp.events.models import MAX_CAPACITY, Event
 from webapp.mail.models import MailKind, OutboxMessage
 from webapp.mail.services import mail_row
-from webapp.registrations import lifecycle
+from webapp.registrations import idempotency, lifecycle
 from webapp.registrations.lifecycle import REGISTRATIONS, Place
 from webapp.registrations.models import Status
 from webapp.reports import activity
@@ -176,9 +177,10 @@ def _values(prefix: str, table, columns: list[str]) -> list:
 
 
 @cache
-def _seat_newcomer_statement():
+def _seat_newcomer_statement(keyed: bool):
     """TAKE_SEAT, guarded also by the start and the person's absence, and the three rows
-    of lifecycle.move() for (None -> confirmed), as data-modifying CTEs of ONE INSERT."""
+    of lifecycle.move() for (None -> confirmed), as data-modifying CTEs of ONE INSERT;
+    `keyed`: with the Idempotency-Key's row too (webapp/registrations/idempotency.py)."""
     seat = (TAKE_SEAT
             .where(EVENTS.c.starts_at > bindparam("now"),
                    ~select(REGISTRATIONS.c.id)
@@ -197,15 +199,24 @@ def _seat_newcomer_statement():
                           .select_from(registration)).cte("entry"))
     columns = [c for c in mail_row(MailKind.CONFIRMATION, event_id=0, user_id=0,
                                    registration_id=0, now=utcnow()) if c != "registration_id"]
-    return (insert(OUTBOX)
+    statement = (insert(OUTBOX)
+                 .from_select(["registration_id", *columns],
+                              select(registration.c.id, *_values("m_", OUTBOX, columns)))
+                 .returning(OUTBOX.c.registration_id, OUTBOX.c.id)
+                 .add_cte(entry))
+    if keyed:
+        columns = [c.name for c in idempotency.KEYS.columns if c.name != "registration_id"]
+        statement = statement.add_cte(
+            insert(idempotency.KEYS)
             .from_select(["registration_id", *columns],
-                         select(registration.c.id, *_values("m_", OUTBOX, columns)))
-            .returning(OUTBOX.c.registration_id, OUTBOX.c.id)
-            .add_cte(entry))
+                         select(registration.c.id, *_values("k_", idempotency.KEYS, columns)))
+            .cte("retry_key"))
+    return statement
 
 
-def seat_newcomer(connection, event_id: int, user_id: int,
-                  request_id: str | None) -> tuple[int, int] | None:
+def seat_newcomer(connection, event_id: int, user_id: int, request_id: str | None, *,
+                  now: datetime, retry: idempotency.Retry | None = None
+                  ) -> tuple[int, int] | None:
     """The commonest case of a rush, on PostgreSQL, in ONE statement that is its own
     transaction (an autocommit connection): a newcomer takes a free seat while nobody
     waits, with the registration, its activity entry and its email. The event row is
@@ -214,9 +225,9 @@ def seat_newcomer(connection, event_id: int, user_id: int,
     any guard failed and nothing was written: the caller goes the general way, which
     tells why.
 
-    :raise IntegrityError: a concurrent attempt of the same person won the unique index.
+    :raise IntegrityError: a concurrent attempt of the same person won the unique index,
+        or `retry`'s key was used before.
     """
-    now = utcnow()
     step = lifecycle.TRANSITIONS[(None, Status.CONFIRMED)]
     rows = {
         "r_": lifecycle.registration_row(event_id=event_id, user_id=user_id,
@@ -226,7 +237,11 @@ def seat_newcomer(connection, event_id: int, user_id: int,
         "m_": mail_row(step.mail, event_id=event_id, user_id=user_id, registration_id=0,
                        now=now),
     }
+    if retry is not None:
+        rows["k_"] = idempotency.row(retry, event_id=event_id, user_id=user_id,
+                                     outcome=Status.CONFIRMED, registered_at=now, now=now)
     params = {prefix + name: value for prefix, row in rows.items()
               for name, value in row.items()}
     params.update(event_id=event_id, user_id=user_id, now=now)
-    return connection.execute(_seat_newcomer_statement(), params).one_or_none()
+    return connection.execute(_seat_newcomer_statement(retry is not None),
+                              params).one_or_none()

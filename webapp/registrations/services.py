@@ -14,17 +14,28 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NoReturn
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.exc import IntegrityError
 
-from webapp.database import autocommit_connection, on_commit, write_session
+from webapp.database import (
+    CommitUnknown,
+    autocommit_connection,
+    on_commit,
+    read_session,
+    unavailable,
+    write_session,
+)
 from webapp.errors import (
     AlreadyRegistered,
+    Busy,
+    Conflict,
     EventFull,
     NotFound,
     NotRegistered,
+    OutcomeUnknown,
     RegistrationClosed,
     RegistrationFailed,
     ServiceError,
@@ -34,7 +45,7 @@ from webapp.events.models import Event
 from webapp.extensions import db
 from webapp.mail.services import enqueue
 from webapp.registrations import gate as seat_gate
-from webapp.registrations import lifecycle, seats
+from webapp.registrations import idempotency, lifecycle, seats, stalls
 from webapp.registrations.gate import get_gate
 from webapp.registrations.lifecycle import REGISTRATIONS
 from webapp.registrations.models import LIVE, Status
@@ -55,6 +66,8 @@ class Outcome:
     position: int | None = None
     previous: Status | None = None  # for a cancellation: what was cancelled
     promoted: tuple[int, ...] = ()
+    registered_at: datetime | None = None
+    replayed: bool = False  # the first answer to this Idempotency-Key, given again
 
 
 # What an attempt that placed nobody is recorded as (anything else: failed).
@@ -63,28 +76,42 @@ _REFUSED = {
     RegistrationClosed: Logged.REJECTED_FULL,
     AlreadyRegistered: Logged.REJECTED_DUPLICATE,
 }
+REGISTER_BUSY = ("We are very busy right now and could not register you. Nothing was "
+                 "saved; please try again in a few seconds.")
 
 
-def register(event_id: int, user_id: int, *, request_id: str | None = None) -> Outcome:
+def register(event_id: int, user_id: int, *, request_id: str | None = None,
+             retry: idempotency.Retry | None = None) -> Outcome:
     """Give the person a confirmed seat, else a waitlist place, or raise why not.
+
+    With `retry` (an Idempotency-Key), an attempt that repeats an earlier one with
+    the same key answers what that one answered and changes nothing (replayed).
 
     :raise NotFound: no such event.
     :raise EventFull: no seat and no waitlist place left.
-    :raise AlreadyRegistered: the person already has a place (or is taking one right now).
+    :raise AlreadyRegistered: the person already has a place.
     :raise RegistrationClosed: the event has started.
+    :raise IdempotencyKeyReused: the key was used for a different request.
+    :raise Busy: the database could not answer in time; nothing was saved.
+    :raise OutcomeUnknown: the link broke during the commit and nobody could tell since.
     :raise RegistrationFailed: anything unexpected; nothing was written, no seat is held.
     """
     started = time.perf_counter()
     logged = "failed"
     try:
-        result = _register(event_id, user_id, request_id)
-        logged = result.status
+        try:
+            result = _register(event_id, user_id, request_id, retry)
+        except (Conflict, idempotency.KeyTaken) as exc:
+            if retry is None:
+                raise
+            result = _answer_again(event_id, user_id, retry, exc)
+        logged = "replayed" if result.replayed else result.status
         return result
     except NotFound:
         logged = "not_found"
         raise
     except ServiceError as exc:
-        logged = _REFUSED.get(type(exc), Logged.FAILED)
+        logged = _REFUSED.get(type(exc), exc.code)
         raise
     finally:
         log.info("registration attempt", extra={
@@ -93,27 +120,60 @@ def register(event_id: int, user_id: int, *, request_id: str | None = None) -> O
             "duration_ms": round((time.perf_counter() - started) * 1000, 2)})
 
 
-def _register(event_id: int, user_id: int, request_id: str | None) -> Outcome:
+def _register(event_id: int, user_id: int, request_id: str | None,
+              retry: idempotency.Retry | None) -> Outcome:
     gate = get_gate()
     token = uuid.uuid4().hex
     held = _hold(gate, event_id, user_id, token, request_id)
     try:
-        status, registration_id, position = _place(event_id, user_id, request_id)
+        with stalls.watch(event_id):
+            status, registration_id, position, now = _place(event_id, user_id, request_id,
+                                                             retry)
+    except CommitUnknown as exc:
+        return _find_out(gate, held, event_id, user_id, token, request_id, exc)
     except Exception as exc:
         _release(gate, held, event_id, user_id, token)
+        if isinstance(exc, idempotency.KeyTaken):
+            raise
         _refuse(exc, event_id, user_id, request_id)
-    if gate is not None:
-        try:
-            gate.confirm(event_id, user_id, token if held else None, status)
-        except seat_gate.GateUnavailable:
-            # Committed in SQL; the hold expires by itself and reconcile recounts.
-            log.warning("place committed in SQL but not in Redis",
-                        extra={"event_id": event_id, "user_id": user_id})
-    return Outcome(status, event_id, user_id, registration_id, position)
+    _confirm(gate, held, event_id, user_id, token, status)
+    return Outcome(status, event_id, user_id, registration_id, position, registered_at=now)
+
+
+def _answer_again(event_id: int, user_id: int, retry: idempotency.Retry,
+                  exc: Exception) -> Outcome:
+    """A refusal, or a key used before: the first answer to the key if there is one, else
+    the refusal, remembered for the next retry."""
+    answer = idempotency.earlier(user_id, retry)
+    if answer is None:
+        if isinstance(exc, idempotency.KeyTaken):  # forgotten just now (a day old): again
+            raise Busy(REGISTER_BUSY) from exc
+        idempotency.remember_refusal(retry, event_id=event_id, user_id=user_id,
+                                     code=exc.code)
+        raise exc
+    refused = idempotency.refusal(answer)
+    if refused is not None:
+        raise refused
+    return Outcome(Status(answer.outcome), answer.event_id, user_id, answer.registration_id,
+                   answer.position, registered_at=answer.registered_at, replayed=True)
+
+
+def _confirm(gate, held: bool, event_id: int, user_id: int, token: str,
+             status: Status) -> None:
+    """After the commit: the hold becomes what SQL decided."""
+    if gate is None:
+        return
+    try:
+        gate.confirm(event_id, user_id, token if held else None, status)
+    except seat_gate.GateUnavailable:
+        # Committed in SQL; the hold expires by itself and reconcile recounts.
+        log.warning("place committed in SQL but not in Redis",
+                    extra={"event_id": event_id, "user_id": user_id})
 
 
 def _hold(gate, event_id: int, user_id: int, token: str, request_id: str | None) -> bool:
-    """Ask the gate for a hold: True if one is held, False without a gate (or Redis).
+    """Ask the gate for a hold: True if one is held, False when SQL alone decides (no
+    gate, no Redis, or the gate is not sure).
 
     :raise EventFull, AlreadyRegistered: the gate refused, recorded.
     :raise RegistrationFailed: the gate could not load the event from SQL.
@@ -129,12 +189,13 @@ def _hold(gate, event_id: int, user_id: int, token: str, request_id: str | None)
         return False
     except Exception as exc:  # e.g. NotFound, or the database failed loading the event
         _refuse(exc, event_id, user_id, request_id)
-    if decision.status in (seat_gate.REGISTERED, seat_gate.WAITLISTED_ALREADY,
-                           seat_gate.PENDING):
+    if decision.status in (seat_gate.REGISTERED, seat_gate.WAITLISTED_ALREADY):
         _refuse(AlreadyRegistered(), event_id, user_id, request_id, decision.status)
     if decision.status == seat_gate.FULL:
         _refuse(EventFull(), event_id, user_id, request_id, "gate")
-    return True
+    # PENDING: another attempt of this person holds a place, and it may have died;
+    # UNSURE: full only counting an old hold. SQL, not the hold, tells the truth.
+    return decision.status in (seat_gate.HELD, seat_gate.WAIT_HELD)
 
 
 def _refuse(exc: Exception, event_id: int, user_id: int, request_id: str | None,
@@ -142,6 +203,13 @@ def _refuse(exc: Exception, event_id: int, user_id: int, request_id: str | None,
     """Record an attempt that placed nobody, and raise what the caller sees."""
     if isinstance(exc, NotFound):
         raise exc
+    if unavailable(exc) or isinstance(exc, Busy):
+        log.warning("registration not made: the database was busy", extra={
+            "event_id": event_id, "user_id": user_id, "request_id": request_id,
+            "error": str(exc).splitlines()[0]})
+        record_attempt(event_id=event_id, user_id=user_id, action=Action.REGISTER,
+                       outcome=Logged.FAILED, request_id=request_id, detail="busy")
+        raise (exc if isinstance(exc, Busy) else Busy(REGISTER_BUSY)) from exc
     outcome = _REFUSED.get(type(exc))
     if outcome is None:
         log.exception("registration failed; rolled back", exc_info=exc, extra={
@@ -156,6 +224,46 @@ def _refuse(exc: Exception, event_id: int, user_id: int, request_id: str | None,
     raise exc
 
 
+_MINE = select(REGISTRATIONS.c.id, REGISTRATIONS.c.status, REGISTRATIONS.c.position,
+               REGISTRATIONS.c.registered_at).where(
+    REGISTRATIONS.c.event_id == bindparam("event_id"),
+    REGISTRATIONS.c.user_id == bindparam("user_id"))
+# How long to keep asking a database that went away whether a commit landed (~4 s).
+_ASK_AGAIN = (0.0, 0.25, 0.5, 1.0, 2.0)
+
+
+def _find_out(gate, held: bool, event_id: int, user_id: int, token: str,
+              request_id: str | None, exc: CommitUnknown) -> Outcome:
+    """The link broke while the place was committing. The row is unique per person and
+    event: read it (asking again while the database comes back) before answering.
+
+    :raise RegistrationFailed: it was not saved (then, and only then, the hold goes).
+    :raise OutcomeUnknown: the database did not answer; the hold stays until it expires.
+    """
+    log.warning("commit outcome unknown; asking the database", extra={
+        "event_id": event_id, "user_id": user_id, "request_id": request_id})
+    for pause in _ASK_AGAIN:
+        time.sleep(pause)
+        try:
+            with read_session() as session:
+                mine = session.execute(_MINE, {"event_id": event_id,
+                                               "user_id": user_id}).one_or_none()
+        except Exception as error:
+            if not unavailable(error):
+                raise
+            continue
+        if mine is None or mine.status not in LIVE:
+            _release(gate, held, event_id, user_id, token)
+            _refuse(exc, event_id, user_id, request_id)
+        status = Status(mine.status)
+        _confirm(gate, held, event_id, user_id, token, status)
+        return Outcome(status, event_id, user_id, mine.id, mine.position,
+                       registered_at=mine.registered_at)
+    record_attempt(event_id=event_id, user_id=user_id, action=Action.REGISTER,
+                   outcome=Logged.FAILED, request_id=request_id, detail="unknown")
+    raise OutcomeUnknown() from exc
+
+
 # Does the event exist, has it started, has this person a row here? One round trip, no lock.
 _KNOWN = (
     select(seats.EVENTS.c.starts_at,
@@ -167,26 +275,33 @@ _KNOWN = (
 )
 
 
-def _place(event_id: int, user_id: int,
-           request_id: str | None) -> tuple[Status, int, int | None]:
-    """Commit the person's place: (status, registration id, waitlist position)."""
+def _place(event_id: int, user_id: int, request_id: str | None,
+           retry: idempotency.Retry | None) -> tuple[Status, int, int | None, datetime]:
+    """Commit the person's place: (status, registration id, waitlist position, when).
+
+    :raise CommitUnknown: the link broke while the place was committing.
+    :raise idempotency.KeyTaken: `retry`'s key was used before; nothing was written.
+    """
+    now = utcnow()
     if db.engine.dialect.name == "postgresql":
         with autocommit_connection() as connection:
             try:
-                seated = seats.seat_newcomer(connection, event_id, user_id, request_id)
+                seated = seats.seat_newcomer(connection, event_id, user_id, request_id,
+                                             now=now, retry=retry)
             except IntegrityError as exc:
                 lifecycle.raise_if_duplicate(exc)
+                idempotency.raise_if_taken(exc)
                 raise
         if seated is not None:
             registration_id, outbox_id = seated
             enqueue([outbox_id])  # committed already; if Redis fails, the sweeper does it
-            return Status.CONFIRMED, registration_id, None
+            return Status.CONFIRMED, registration_id, None, now
     with write_session() as session:
         known = session.connection().execute(
             _KNOWN, {"event_id": event_id, "user_id": user_id}).one_or_none()
         if known is None:
             raise NotFound("That event does not exist.")
-        if known.starts_at <= utcnow():
+        if known.starts_at <= now:
             raise RegistrationClosed()
         mine = None
         if known[1] is not None:  # a row here already: the event row first, then theirs
@@ -197,8 +312,12 @@ def _place(event_id: int, user_id: int,
         status, position = seats.take_place(session, event_id)  # the guarded UPDATE
         registration_id = lifecycle.move(session, event_id=event_id, user_id=user_id,
                                          to=status, was=mine, position=position,
-                                         request_id=request_id)
-    return status, registration_id, position
+                                         request_id=request_id, now=now)
+        if retry is not None:
+            idempotency.remember(session, retry, event_id=event_id, user_id=user_id,
+                                 outcome=status, registration_id=registration_id,
+                                 position=position, registered_at=now, now=now)
+    return status, registration_id, position, now
 
 
 def _release(gate, held: bool, event_id: int, user_id: int, token: str) -> None:
@@ -212,6 +331,12 @@ def _release(gate, held: bool, event_id: int, user_id: int, token: str) -> None:
                     extra={"event_id": event_id, "user_id": user_id})
 
 
+CANCEL_BUSY = ("Your registration could not be cancelled just now. It is unchanged; "
+               "please try again in a few seconds.")
+CANCEL_UNKNOWN = ("We could not tell whether your cancellation went through. Look at My "
+                  "registrations in a moment; cancelling again is safe.")
+
+
 def cancel(event_id: int, user_id: int, *, request_id: str | None = None,
            action: Action | None = None) -> Outcome:
     """Cancel the person's seat or waitlist place; a freed seat goes to the head of the
@@ -223,10 +348,12 @@ def cancel(event_id: int, user_id: int, *, request_id: str | None = None,
 
     :raise NotFound: no such event.
     :raise NotRegistered: the person has no live place at this event.
+    :raise Busy: the database could not answer in time; nothing changed.
+    :raise OutcomeUnknown: the link broke during the commit (Redis is left to reconcile).
     :raise Unavailable: the transaction failed and was rolled back.
     """
     try:
-        with write_session() as session:
+        with stalls.watch(event_id), write_session() as session:
             seats.lock_event(session, event_id)
             mine = lifecycle.current(session, event_id, user_id)
             if mine is None or mine.status not in LIVE:
@@ -237,11 +364,16 @@ def cancel(event_id: int, user_id: int, *, request_id: str | None = None,
             promoted = seats.fill_from_waitlist(session, event_id, request_id)
     except ServiceError:
         raise
+    except CommitUnknown as exc:
+        log.warning("cancellation outcome unknown", extra={
+            "event_id": event_id, "user_id": user_id, "request_id": request_id})
+        raise OutcomeUnknown(CANCEL_UNKNOWN) from exc
     except Exception as exc:
+        if unavailable(exc):
+            raise Busy(CANCEL_BUSY) from exc
         log.exception("cancellation failed; rolled back",
                       extra={"event_id": event_id, "user_id": user_id, "request_id": request_id})
-        raise Unavailable("Your registration could not be cancelled just now. "
-                          "It is unchanged; please try again.") from exc
+        raise Unavailable(CANCEL_BUSY) from exc
     seat_gate.mirror(event_id, user_id, promoted)
     log.info("cancellation", extra={"event_id": event_id, "user_id": user_id,
                                     "outcome": "cancelled", "promoted": promoted,

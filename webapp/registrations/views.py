@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import flash, g, redirect, url_for
+from flask import flash, g, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from webapp.errors import Conflict, Failed, NotRegistered
+from webapp.errors import Conflict, Failed, NotRegistered, Unavailable
 from webapp.events.services import get_event
 from webapp.htmx import is_htmx, render, see_other
-from webapp.http_errors import status_of
+from webapp.http_errors import status_of, with_retry_after
 from webapp.registrations import bp, queries, services
+from webapp.registrations.idempotency import Retry
 from webapp.registrations.models import Status
 from webapp.registrations.panel import Panel, PanelState, panel_for, panel_of_duplicate
 
@@ -49,8 +50,10 @@ def _answer(panel: Panel, notice: str | None, status: int = 200, event=None):
 @login_required
 def register(event_id: int):
     """Register for the event: to the confirmation page, or the panel says why not."""
+    retry = Retry.of(request.form.get("idempotency_key"), request.method, request.path)
     try:
-        outcome = services.register(event_id, current_user.id, request_id=g.request_id)
+        outcome = services.register(event_id, current_user.id, request_id=g.request_id,
+                                    retry=retry)
     except (Conflict, Failed) as exc:
         if exc.code in _REFUSED:
             return _answer(*_REFUSED[exc.code](event_id, exc))
@@ -58,6 +61,12 @@ def register(event_id: int):
         event = get_event(event_id)
         return _answer(Panel(PanelState.ERROR, event_id, event.seats_left, event.capacity,
                              exc.message), None, status_of(exc), event)
+    except Unavailable as exc:
+        if not is_htmx():
+            raise  # the error page, with Retry-After
+        # The database is not answering: the panel says so without asking it anything.
+        return with_retry_after(_answer(Panel(PanelState.ERROR, event_id, message=exc.message),
+                                        None, status_of(exc)), exc)
     if outcome.status == Status.CONFIRMED:
         return see_other(url_for("registrations.confirmation", event_id=event_id))
     message = WAITLISTED.format(position=outcome.position)

@@ -10,14 +10,19 @@
 --   [6] tokens HASH     user id -> token of the attempt that owns the hold
 --   [7] version STRING  bumped on every committed change
 -- ARGV[1] user id, ARGV[2] hold token (a retry with the same token is idempotent),
--- ARGV[3] hold time to live in ms (longer than the slowest request)
+-- ARGV[3] hold time to live in ms (longer than the slowest request),
+-- ARGV[4] trust in ms: a hold taken longer ago than this may belong to a dead attempt
 --
 -- Returns {status, seats_left} with status one of
 --   "missing"    the event is not in Redis: never admit against an empty key
 --   "registered" the person already holds a confirmed seat
 --   "waitlisted" the person is already on the waitlist
---   "pending"    another attempt of the same person is in flight
+--   "pending"    another attempt of the same person holds a place: in flight, or dead
+--                (the caller asks SQL, which knows whether the person has a place)
 --   "full"       no seat, and no room on the waitlist
+--   "unsure"     full only counting a hold older than the trust: its attempt may have
+--                died, so the caller asks SQL (a dead hold says "full" for `trust` ms
+--                at most, not for its whole time to live)
 --   "held"       a seat is held for this attempt
 --   "wait_held"  a waitlist place is held for this attempt
 -- Newcomers go behind the waitlist: while anyone waits, no seat is offered to
@@ -75,5 +80,13 @@ if seats[2] == '1' and (wl_capacity < 0 or waiting + redis.call('ZCARD', KEYS[5]
   redis.call('ZADD', KEYS[5], now + tonumber(ARGV[3]), user)
   redis.call('HSET', KEYS[6], user, token)
   return {'wait_held', 0}
+end
+
+-- Holds expire at taken + ttl: one taken before now - trust expires before now + ttl - trust.
+local trusted_until = now + tonumber(ARGV[3]) - tonumber(ARGV[4])
+for _, zkey in ipairs({KEYS[4], KEYS[5]}) do
+  if redis.call('ZCOUNT', zkey, '-inf', trusted_until - 1) > 0 then
+    return {'unsure', math.max(capacity - taken, 0)}
+  end
 end
 return {'full', 0}
