@@ -204,5 +204,6 @@ def autocommit_connection() -> Iterator[Connection]:
 @contextmanager
 def read_session() -> Iterator[Session]:
     """A fresh read snapshot, e.g. to rebuild Redis from what SQL holds right now."""
+    db.session.rollback()  # one connection per request at a time, as in write_session
     with Session(bind=db.engine, expire_on_commit=False) as session, session.begin():
         yield session

@@ -343,3 +343,29 @@ def test_signed_out_dashboard_and_my_events_redirect_to_login(client):
         response = client.get(path, htmx=True)
         assert response.status_code == 200
         assert response.headers["HX-Redirect"] == f"/login?next={path}"
+
+
+def test_the_register_form_carries_an_idempotency_key_and_a_resent_form_is_one_click(
+        signed_in, make_event, counts):
+    """A click whose answer was lost (the network dropped it) is sent again by the browser
+    with the same form: the same answer, not "already registered"."""
+    import re
+
+    client, _user = signed_in
+    event = make_event(capacity=5)
+    page = client.get(f"/events/{event.id}").get_data(as_text=True)
+    keys = re.findall(r'name="idempotency_key" value="([0-9a-f]{32})"', page)
+    assert len(keys) == 1, "the Register form carries one key"
+    form = {"idempotency_key": keys[0]}
+
+    first = client.post(f"/events/{event.id}/register", htmx=True, data=form)
+    again = client.post(f"/events/{event.id}/register", htmx=True, data=form)
+
+    assert first.headers["HX-Location"] == again.headers["HX-Location"]
+    assert "/confirmation" in again.headers["HX-Location"]
+    c = counts(event.id)
+    assert (c["confirmed"], c["activity"]) == (1, {"confirmed": 1})
+    # Another key (a new page, a new click) is another click: already registered.
+    other = client.post(f"/events/{event.id}/register", htmx=True,
+                        data={"idempotency_key": "f" * 32})
+    assert REGISTERED in other.get_data(as_text=True)

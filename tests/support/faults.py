@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, text
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
@@ -75,3 +77,32 @@ def at_registration_commit(listen: Callable, when: str, fn: Callable[[], None]
              listen(Session, f"{when}_commit", at_commit),
              listen(Session, "after_rollback", forget)]
     return lambda: [stop() for stop in stops]
+
+
+@contextmanager
+def row_held(database_url: str, event_id: int) -> Iterator[None]:
+    """Hold an event's row lock (PostgreSQL) from a connection of its own until the block
+    ends: a stuck organizer edit, a psql session left open."""
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection, connection.begin():
+            connection.execute(text("SELECT id FROM events WHERE id = :e FOR UPDATE"),
+                               {"e": event_id})
+            yield
+    finally:
+        engine.dispose()
+
+
+def hold_row_for(database_url: str, event_id: int, seconds: float) -> threading.Thread:
+    """row_held() for `seconds` in a thread; returns once the row is held."""
+    holding = threading.Event()
+
+    def hold() -> None:
+        with row_held(database_url, event_id):
+            holding.set()
+            time.sleep(seconds)
+
+    thread = threading.Thread(target=hold, daemon=True, name=f"hold-event-{event_id}")
+    thread.start()
+    assert holding.wait(30), "could not take the event's row lock"
+    return thread

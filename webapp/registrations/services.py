@@ -124,7 +124,7 @@ def _register(event_id: int, user_id: int, request_id: str | None,
               retry: idempotency.Retry | None) -> Outcome:
     gate = get_gate()
     token = uuid.uuid4().hex
-    held = _hold(gate, event_id, user_id, token, request_id)
+    held = _hold(gate, event_id, user_id, token, request_id, retry)
     try:
         with stalls.watch(event_id):
             status, registration_id, position, now = _place(event_id, user_id, request_id,
@@ -133,8 +133,9 @@ def _register(event_id: int, user_id: int, request_id: str | None,
         return _find_out(gate, held, event_id, user_id, token, request_id, exc)
     except Exception as exc:
         _release(gate, held, event_id, user_id, token)
-        if isinstance(exc, idempotency.KeyTaken):
-            raise
+        if isinstance(exc, idempotency.KeyTaken) or (
+                isinstance(exc, AlreadyRegistered) and _answered(user_id, retry)):
+            raise idempotency.KeyTaken() from exc  # the first answer is given again
         _refuse(exc, event_id, user_id, request_id)
     _confirm(gate, held, event_id, user_id, token, status)
     return Outcome(status, event_id, user_id, registration_id, position, registered_at=now)
@@ -171,7 +172,14 @@ def _confirm(gate, held: bool, event_id: int, user_id: int, token: str,
                     extra={"event_id": event_id, "user_id": user_id})
 
 
-def _hold(gate, event_id: int, user_id: int, token: str, request_id: str | None) -> bool:
+def _answered(user_id: int, retry: idempotency.Retry | None) -> bool:
+    """Whether this is a retry of an attempt that was answered: then the person's place
+    is that attempt's, and this one is not a new attempt turned away."""
+    return retry is not None and idempotency.earlier(user_id, retry) is not None
+
+
+def _hold(gate, event_id: int, user_id: int, token: str, request_id: str | None,
+          retry: idempotency.Retry | None = None) -> bool:
     """Ask the gate for a hold: True if one is held, False when SQL alone decides (no
     gate, no Redis, or the gate is not sure).
 
@@ -190,6 +198,8 @@ def _hold(gate, event_id: int, user_id: int, token: str, request_id: str | None)
     except Exception as exc:  # e.g. NotFound, or the database failed loading the event
         _refuse(exc, event_id, user_id, request_id)
     if decision.status in (seat_gate.REGISTERED, seat_gate.WAITLISTED_ALREADY):
+        if _answered(user_id, retry):
+            raise idempotency.KeyTaken()
         _refuse(AlreadyRegistered(), event_id, user_id, request_id, decision.status)
     if decision.status == seat_gate.FULL:
         _refuse(EventFull(), event_id, user_id, request_id, "gate")
