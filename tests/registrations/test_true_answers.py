@@ -157,3 +157,20 @@ def test_the_database_down_is_503_busy_with_retry_after_not_500(
     page = cut_app.test_client().get(f"/events/{event.id}")
     assert page.status_code == 503 and "Traceback" not in page.get_data(as_text=True)
     assert page.headers["Retry-After"]
+
+
+def test_a_link_cut_after_the_answer_is_made_does_not_turn_it_into_a_500(
+        cut_app, proxy, make_event):
+    """Finding 2's other two: the request's clean-up (closing its session on a cut
+    connection) failed, and the server answered its own 500 instead of the page."""
+    event = make_event(capacity=2)
+
+    @cut_app.after_request
+    def _cut_everything(response):
+        proxy.refuse(True)  # the database goes away between the answer and the clean-up
+        return response
+
+    response = cut_app.test_client().get(f"/api/events/{event.id}")
+
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert response.get_json()["id"] == event.id
