@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+import uuid
 
 import gevent
 from gevent.event import Event as Signal
@@ -130,6 +131,7 @@ class _RushUser(FastHttpUser):
         self.email = email_of(self.index)
         self.ready = False
         self.clicked = False
+        self.click_key = uuid.uuid4().hex  # the page's Register form carries one
         try:
             self.ready = self.sign_in(state)
         finally:
@@ -175,7 +177,8 @@ class HtmxRushUser(_RushUser):
         path = f"/events/{state.event_id}/register"
         with self.client.post(
                 path, name="POST /events/[id]/register (htmx rush)", catch_response=True,
-                data=b"", headers={
+                # htmx sends the form's inputs: the Register form's own Idempotency-Key
+                data={"idempotency_key": self.click_key}, headers={
                     "HX-Request": "true", "X-CSRFToken": self.csrf,
                     "HX-Current-URL": f"{self.host}/events/{state.event_id}",
                     "HX-Target": "registration-panel"}) as answer:
@@ -212,7 +215,8 @@ class ApiRushUser(_RushUser):
         path = f"/api/events/{state.event_id}/registrations"
         with self.client.post(path, name="POST /api/events/[id]/registrations (rush)",
                               json={}, catch_response=True,
-                              headers={"Authorization": self.bearer}) as answer:
+                              headers={"Authorization": self.bearer,
+                                       "Idempotency-Key": self.click_key}) as answer:
             outcome = classify_api_register(answer.status_code, answer.text or "")
             if outcome in (CONFIRMED, FULL_ANSWER):
                 answer.success()

@@ -63,11 +63,11 @@ function request()
       ["Cookie"] = person[1], ["X-CSRFToken"] = person[2], ["HX-Request"] = "true",
       ["User-Agent"] = "turnout-bench/1",
       ["Content-Type"] = "application/x-www-form-urlencoded",
-    }, "")
+    }, "idempotency_key=wrk-" .. tid .. "-" .. g)  -- as htmx sends the form's key
   end
   return wrk.format("POST", "/api/events/" .. event .. "/registrations", {
     ["Authorization"] = "Bearer " .. person[1], ["Content-Type"] = "application/json",
-    ["User-Agent"] = "turnout-bench/1",
+    ["User-Agent"] = "turnout-bench/1", ["Idempotency-Key"] = "wrk-" .. tid .. "-" .. g,
   }, "{}")
 end
 

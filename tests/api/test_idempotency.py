@@ -142,3 +142,20 @@ def test_the_openapi_document_names_the_header_and_the_statuses(api):
     operation = document["paths"]["/api/events/{event_id}/registrations"]["post"]
     assert any(p["in"] == "header" and p["name"] == KEY for p in operation["parameters"])
     assert {"422", "503"} <= set(operation["responses"])
+
+
+def test_a_place_is_answered_again_from_sql_when_redis_lost_its_copy(
+        api, make_event, make_user, redis_client, counts):
+    """Redis keeps copies of answers; the place's answer itself is in SQL, written in
+    the transaction that placed the person."""
+    event = make_event(capacity=3)
+    token = api.token(make_user())
+    first = post(api, event.id, token, "durable")
+    redis_client.flushdb()
+
+    again = post(api, event.id, token, "durable")
+
+    assert again.status_code == 201 and again.get_json()["id"] == first.get_json()["id"]
+    assert counts(event.id)["activity"] == {"confirmed": 1}
+    reused = post(api, make_event(capacity=3).id, token, "durable")
+    assert error_of(reused)["code"] == "idempotency_key_reused"

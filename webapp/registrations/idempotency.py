@@ -7,17 +7,24 @@ changes nothing; the same key for another request is refused (422).
 How it holds without a read on the happy path: the transaction that places
 the person also inserts the key's row (primary key: person and key), so a
 second effect of the same key breaks the key and rolls back; the attempt then
-reads the row and answers from it. A refusal (full, already registered,
-closed) is remembered after it is made. An attempt that failed (503, 500)
-is not: trying again may work, and it wrote nothing. Rows live a day (purge()).
+reads the row and answers from it. Rows live a day (purge()).
+
+Answers are also kept in Redis for a day (a copy of the place, and the
+refusals: full, already registered, closed), so that a refusal, the common
+answer of a rush, stays one Redis round trip and no SQL. A refusal changed
+nothing, so if Redis loses it the retry is simply judged again. An attempt
+that failed (503, 500) is not remembered: trying again may work.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import json
+import logging
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
+import redis
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
@@ -30,8 +37,11 @@ from webapp.errors import (
     RegistrationClosed,
     ServiceError,
 )
+from webapp.extensions import redis_store
 from webapp.registrations.models import RetryRecord, Status
 from webapp.sqltypes import utcnow
+
+log = logging.getLogger("turnout.idempotency")
 
 KEYS = RetryRecord.__table__
 MAX_KEY_LENGTH = 255
@@ -74,9 +84,10 @@ class Answer:
 
     outcome: str
     event_id: int
-    registration_id: int | None
-    position: int | None
-    registered_at: datetime | None
+    registration_id: int | None = None
+    position: int | None = None
+    registered_at: datetime | None = None
+    fingerprint: str = ""
 
 
 class KeyTaken(Exception):
@@ -105,17 +116,6 @@ def remember(session, retry: Retry, **values) -> None:
         raise
 
 
-def remember_refusal(retry: Retry, *, event_id: int, user_id: int, code: str) -> None:
-    """After a refusal: remember it, unless an attempt with this key got there first."""
-    try:
-        with write_session() as session:
-            session.execute(insert(KEYS), row(retry, event_id=event_id, user_id=user_id,
-                                              outcome=code))
-    except IntegrityError as exc:
-        raise_if_taken(exc)
-        raise
-
-
 def raise_if_taken(exc: IntegrityError) -> None:
     """An insert broke the key's primary key: the key was used before."""
     message = str(exc.orig)  # PostgreSQL names the key; SQLite names the columns
@@ -136,10 +136,72 @@ def earlier(user_id: int, retry: Retry) -> Answer | None:
         found = session.execute(_FIND, {"user_id": user_id, "key": retry.key}).one_or_none()
     if found is None:
         return None
-    if found.fingerprint != retry.fingerprint:
+    return _checked(Answer(found.outcome, found.event_id, found.registration_id,
+                           found.position, found.registered_at, found.fingerprint), retry)
+
+
+def _checked(answer: Answer, retry: Retry) -> Answer:
+    if answer.fingerprint != retry.fingerprint:
         raise IdempotencyKeyReused()
-    return Answer(found.outcome, found.event_id, found.registration_id, found.position,
-                  found.registered_at)
+    return answer
+
+
+# --- the copies in Redis -----------------------------------------------------------------
+
+def _redis_key(user_id: int, retry: Retry) -> str:
+    return f"turnout:retry:{int(user_id)}:{hashlib.sha256(retry.key.encode()).hexdigest()}"
+
+
+def _dumps(answer: Answer) -> str:
+    data = asdict(answer)
+    data["registered_at"] = answer.registered_at and answer.registered_at.isoformat()
+    return json.dumps(data)
+
+
+def _loads(raw: str | bytes) -> Answer:
+    data = json.loads(raw)
+    if data["registered_at"]:
+        data["registered_at"] = datetime.fromisoformat(data["registered_at"])
+    return Answer(**data)
+
+
+def keep(user_id: int, retry: Retry, answer: Answer) -> None:
+    """Copy a place's answer to Redis (after its commit); a failure only costs a read."""
+    try:
+        redis_store.client.set(_redis_key(user_id, retry),
+                               _dumps(Answer(**{**asdict(answer),
+                                                "fingerprint": retry.fingerprint})),
+                               ex=int(KEPT.total_seconds()))
+    except redis.RedisError as exc:
+        log.warning("answer not copied to Redis", extra={"error": str(exc)})
+
+
+def kept(user_id: int, retry: Retry) -> Answer | None:
+    """The answer kept in Redis for this key, if any.
+
+    :raise IdempotencyKeyReused: the key was used for a different request.
+    """
+    try:
+        raw = redis_store.client.get(_redis_key(user_id, retry))
+    except redis.RedisError:
+        return None
+    return None if raw is None else _checked(_loads(raw), retry)
+
+
+def refuse_once(user_id: int, retry: Retry, refusal: Answer) -> Answer | None:
+    """Keep this refusal as the key's answer, unless the key has one: that one (one round
+    trip: SET NX GET), or None when this refusal is now the key's answer.
+
+    :raise IdempotencyKeyReused: the key's answer is of a different request.
+    """
+    try:
+        raw = redis_store.client.set(
+            _redis_key(user_id, retry),
+            _dumps(Answer(**{**asdict(refusal), "fingerprint": retry.fingerprint})),
+            nx=True, get=True, ex=int(KEPT.total_seconds()))
+    except redis.RedisError:
+        return None
+    return None if raw is None else _checked(_loads(raw), retry)
 
 
 def refusal(answer: Answer) -> ServiceError | None:

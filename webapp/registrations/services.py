@@ -100,7 +100,9 @@ def register(event_id: int, user_id: int, *, request_id: str | None = None,
     logged = "failed"
     try:
         try:
-            result = _register(event_id, user_id, request_id, retry)
+            answer = retry and idempotency.kept(user_id, retry)
+            result = (_replay(answer, user_id) if answer
+                      else _register(event_id, user_id, request_id, retry))
         except (Conflict, idempotency.KeyTaken) as exc:
             if retry is None:
                 raise
@@ -138,20 +140,30 @@ def _register(event_id: int, user_id: int, request_id: str | None,
             raise idempotency.KeyTaken() from exc  # the first answer is given again
         _refuse(exc, event_id, user_id, request_id)
     _confirm(gate, held, event_id, user_id, token, status)
+    if retry is not None:
+        idempotency.keep(user_id, retry, idempotency.Answer(
+            status, event_id, registration_id, position, now))
     return Outcome(status, event_id, user_id, registration_id, position, registered_at=now)
 
 
 def _answer_again(event_id: int, user_id: int, retry: idempotency.Retry,
                   exc: Exception) -> Outcome:
     """A refusal, or a key used before: the first answer to the key if there is one, else
-    the refusal, remembered for the next retry."""
-    answer = idempotency.earlier(user_id, retry)
-    if answer is None:
-        if isinstance(exc, idempotency.KeyTaken):  # forgotten just now (a day old): again
+    this refusal, kept as the key's answer for the next retry."""
+    if isinstance(exc, idempotency.KeyTaken):
+        answer = idempotency.kept(user_id, retry) or idempotency.earlier(user_id, retry)
+        if answer is None:  # forgotten just now (a day old): judged again next time
             raise Busy(REGISTER_BUSY) from exc
-        idempotency.remember_refusal(retry, event_id=event_id, user_id=user_id,
-                                     code=exc.code)
-        raise exc
+    else:
+        answer = idempotency.refuse_once(user_id, retry, idempotency.Answer(
+            exc.code, event_id))
+        if answer is None:
+            raise exc
+    return _replay(answer, user_id)
+
+
+def _replay(answer: idempotency.Answer, user_id: int) -> Outcome:
+    """The first answer to a key, given again: its place, or its refusal raised again."""
     refused = idempotency.refusal(answer)
     if refused is not None:
         raise refused
@@ -173,9 +185,15 @@ def _confirm(gate, held: bool, event_id: int, user_id: int, token: str,
 
 
 def _answered(user_id: int, retry: idempotency.Retry | None) -> bool:
-    """Whether this is a retry of an attempt that was answered: then the person's place
-    is that attempt's, and this one is not a new attempt turned away."""
-    return retry is not None and idempotency.earlier(user_id, retry) is not None
+    """Whether this is a retry of an attempt that placed the person (the place is that
+    attempt's, and this one is not a new attempt turned away)."""
+    if retry is None:
+        return False
+    answer = idempotency.kept(user_id, retry) or idempotency.earlier(user_id, retry)
+    if answer is None or idempotency.refusal(answer) is not None:
+        return False
+    idempotency.keep(user_id, retry, answer)  # Redis had lost it: the next retry is cheap
+    return True
 
 
 def _hold(gate, event_id: int, user_id: int, token: str, request_id: str | None,
