@@ -25,12 +25,20 @@ STALL_SECONDS = 1
 
 
 @pytest.fixture
-def bounded(app, backend, database_url, redis_url):
+def short_waits(app, backend, database_url, redis_url):
+    """An app that waits LOCK_TIMEOUT_MS for a lock and pauses an event STALL_SECONDS."""
     if backend != "postgresql":
         pytest.skip("SQLite locks the whole database file; SQLITE_BUSY_TIMEOUT_MS bounds it")
     with other_app(app, database_url, redis_url, DB_LOCK_TIMEOUT_MS=LOCK_TIMEOUT_MS,
-                   STALL_SECONDS=STALL_SECONDS) as short, short.app_context():
+                   STALL_SECONDS=STALL_SECONDS) as short:
         yield short
+
+
+@pytest.fixture
+def bounded(short_waits):
+    """short_waits, its app context pushed, to call services."""
+    with short_waits.app_context():
+        yield short_waits
 
 
 def test_a_held_event_row_is_busy_after_the_lock_timeout_then_at_once(
@@ -75,3 +83,23 @@ def test_a_cancel_on_a_held_event_is_busy_and_unchanged(
 
     assert "unchanged" in caught.value.message
     assert counts(event.id)["confirmed"] == 1
+
+
+def test_the_panel_says_busy_and_to_try_again_with_retry_after(
+        short_waits, make_event, make_user, database_url):
+    from tests.support.clients import Client
+
+    event = make_event(capacity=5)
+    person = make_user()
+    client = Client(short_waits.test_client())
+    assert client.login(person.email).status_code == 303
+
+    with row_held(database_url, event.id):
+        response = client.post(f"/events/{event.id}/register", htmx=True)
+
+    body = response.get_data(as_text=True)
+    assert response.status_code == 503, body
+    assert response.headers["Retry-After"]
+    assert 'id="registration-panel"' in body and "try again" in body
+    assert "Nothing was saved" in body
+    assert ">Register<" in body  # the button stays for the next try
