@@ -39,15 +39,16 @@ class GaveUp(RuntimeError):
 
 
 class Child:
-    """One command, started again after it dies: 1 s, 2 s, 4 s ... up to `cap` later, and
-    from 1 s again once it ran `healthy_after` seconds. `give_up=(n, seconds)`: GaveUp when
-    it died n times within that many seconds (None: never give up)."""
+    """One command, started again after it dies: `first` (1 s), 2 s, 4 s ... up to `cap`
+    later, and from `first` again once it ran `healthy_after` seconds.
+    `give_up=(n, seconds)`: GaveUp when it died n times within that many seconds (None:
+    never give up)."""
 
-    def __init__(self, name: str, argv: list[str], *, cap: float = 30.0,
+    def __init__(self, name: str, argv: list[str], *, first: float = 1.0, cap: float = 30.0,
                  healthy_after: float = 30.0, give_up: tuple[int, float] | None = None,
                  **popen) -> None:
         self.name, self.argv, self.popen = name, argv, popen
-        self.backoff = Backoff(1.0, cap)
+        self.backoff = Backoff(first, cap)
         self.healthy_after, self.give_up = healthy_after, give_up
         self.proc: subprocess.Popen | None = None
         self.started_at = 0.0
