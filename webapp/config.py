@@ -108,7 +108,9 @@ def from_env() -> dict:
         "MAIL_JOB_TIMEOUT_SECONDS": env_int("MAIL_JOB_TIMEOUT_SECONDS", 60),
         # A claim outlives the job's timeout, so a live sender is never doubled.
         "MAIL_SEND_LEASE_SECONDS": env_int("MAIL_SEND_LEASE_SECONDS", 120),
-        "MAIL_RETRY_INTERVALS": env_int_list("MAIL_RETRY_INTERVALS", [30, 60, 120, 300, 600]),
+        # The longest interval bounds how late an email goes out after an SMTP outage ends
+        # (webapp/mail/services.py, delivery_bound_seconds: 210 s with these defaults).
+        "MAIL_RETRY_INTERVALS": env_int_list("MAIL_RETRY_INTERVALS", [30, 60, 120]),
         "MAIL_MAX_ATTEMPTS": env_int("MAIL_MAX_ATTEMPTS", 10),
         "OUTBOX_GRACE_SECONDS": env_int("OUTBOX_GRACE_SECONDS", 60),
         "OUTBOX_SWEEP_INTERVAL_SECONDS": env_int("OUTBOX_SWEEP_INTERVAL_SECONDS", 30),

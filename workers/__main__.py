@@ -1,21 +1,31 @@
-"""`python -m workers`: the RQ worker (with its scheduler for retries) plus periodic upkeep."""
+"""`python -m workers`: a supervisor that keeps two children running, the RQ worker and
+the upkeep loop, and restarts either when it dies.
+
+The supervisor builds no app, opens no connection and starts no thread: it
+has nothing that Redis, PostgreSQL or SMTP could break. Its children are
+subprocesses (no multiprocessing resource tracker to orphan) tied to it with
+PR_SET_PDEATHSIG, so `kill -9` of the supervisor takes them along;
+SIGTERM/SIGINT stops them cleanly (the RQ worker finishes its job) and exits 0.
+
+- `python -m workers rq`: the RQ worker loop (workers/queue_worker.py);
+- `python -m workers upkeep`: retries due, reconcile, outbox sweep, activity
+  drain (workers/maintenance.py).
+"""
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
+import signal
 import sys
+import time
 from pathlib import Path
 
-import redis
-from rq import Queue, SimpleWorker, Worker
-from rq.serializers import JSONSerializer
-
-from webapp import create_app
-from workers import QUEUES, maintenance
+from workers.children import Child, Flock
 
 log = logging.getLogger("turnout.worker")
+
+CHILDREN = {"rq": "RQ worker", "upkeep": "upkeep"}
 
 
 def yield_cpu_to_web() -> bool:
@@ -63,32 +73,60 @@ def _lower_autogroup() -> bool:
     return True
 
 
-def main() -> int:
-    app = create_app()  # built once; every job runs inside its context
-    if app.config["WORKER_IDLE_PRIORITY"] and yield_cpu_to_web():
+def supervise() -> int:
+    """Start the children, restart any that dies (1 s, 2 s ... 30 s later), stop on a signal."""
+    from webapp import logs
+    from webapp.config import from_env
+
+    config = from_env()
+    logs.configure(config["LOG_LEVEL"])
+    # Before the children start: they inherit the policy and share the session's group.
+    if config["WORKER_IDLE_PRIORITY"] and yield_cpu_to_web():
         log.info("worker runs at idle CPU priority (WORKER_IDLE_PRIORITY=0 to turn off)")
-    # Upkeep runs in its own process: the RQ worker forks a work-horse per job,
-    # and forking a process that has other threads is not safe.
-    upkeep = multiprocessing.get_context("spawn").Process(
-        target=maintenance.run_forever, name="turnout-maintenance", daemon=True)
-    upkeep.start()
-    connection = redis.Redis.from_url(app.config["REDIS_URL"])  # RQ wants bytes, not str
-    queues = [Queue(name, connection=connection, serializer=JSONSerializer) for name in QUEUES]
-    try:
-        with app.app_context():
-            # Jobs run in this process by default: a forked work-horse per job starts
-            # with cold template, SQL-compilation and connection caches, which made an
-            # email cost ~250 ms of set-up here (loadtests/mail_latency.py).
-            # WORKER_FORK=1 isolates each job in a fork instead.
-            worker_class = Worker if app.config["WORKER_FORK"] else SimpleWorker
-            worker = worker_class(queues, connection=connection, serializer=JSONSerializer)
-            log.info("worker started", extra={"queues": list(QUEUES)})
-            worker.work(with_scheduler=True)
-    finally:
-        upkeep.terminate()
-        upkeep.join(timeout=10)
+    stopping: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    signal.signal(signal.SIGINT, lambda signum, _frame: stopping.append(signum))
+    flock = Flock(report=_report)
+    for role, name in CHILDREN.items():
+        flock.start(Child(name, [sys.executable, "-m", "workers", role]))
+    log.info("worker supervisor started", extra={
+        "children": {c.name: c.proc.pid for c in flock.children}})
+    while not stopping:
+        flock.tend()
+        time.sleep(0.2)
+    log.info("worker supervisor stopping", extra={"signal": signal.Signals(stopping[0]).name})
+    # The RQ worker finishes the job it runs (at most its timeout) before it exits.
+    flock.stop(timeout=config["MAIL_JOB_TIMEOUT_SECONDS"] + 10, on_kill=_report)
     return 0
 
 
+def _report(what: str, child: Child) -> None:
+    extra = {"child": child.name, "pid": child.proc.pid}
+    if what == "exited":
+        extra.update(exit_code=child.proc.returncode,
+                     restart_in_s=round(child.restart_at - time.monotonic(), 1))
+        log.warning("worker child exited; restarting it", extra=extra)
+    elif what == "restarted":
+        log.info("worker child restarted", extra=extra)
+    else:
+        log.warning("worker child did not stop in time; killed", extra=extra)
+
+
+def main(argv: list[str]) -> int:
+    role = argv[0] if argv else None
+    if role == "rq":
+        from workers import queue_worker
+
+        return queue_worker.run()
+    if role == "upkeep":
+        from workers import maintenance
+
+        return maintenance.run_forever()
+    if role is None:
+        return supervise()
+    print(f"usage: python -m workers [{'|'.join(CHILDREN)}]", file=sys.stderr)
+    return 2
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -2,50 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-
 import pytest
 
-from tests.support.mail import (
-    FAST_MAIL,
-    SmtpCatcher,
-    WorkerProcess,
-    start_smtp,
-    stop_smtp,
-    worker_env,
-)
+from tests.support.worker_fixtures import mail_config, smtp, start_worker  # noqa: F401
 
 
 @pytest.fixture
-def smtp() -> Iterator[SmtpCatcher]:
-    catcher = SmtpCatcher()
-    try:
-        controller = start_smtp(catcher)
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    try:
-        yield catcher
-    finally:
-        stop_smtp(catcher, controller)
-
-
-@pytest.fixture
-def app_config(smtp) -> dict:
-    return {"MAIL_SERVER": "127.0.0.1", "MAIL_PORT": smtp.port, **FAST_MAIL}
-
-
-@pytest.fixture
-def start_worker(app, smtp, tmp_path) -> Iterator[Callable[..., WorkerProcess]]:
-    """start_worker(**env) -> a running worker on the test's database, Redis and SMTP server."""
-    started: list[WorkerProcess] = []
-
-    def start(**extra: str) -> WorkerProcess:
-        env = worker_env(app.config["SQLALCHEMY_DATABASE_URI"], app.config["REDIS_URL"],
-                         smtp.port, tmp_path, **extra)
-        worker = WorkerProcess(env, tmp_path / f"worker-{len(started)}.log")
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        worker.stop()
+def app_config(mail_config) -> dict:  # noqa: F811 (the imported fixture)
+    return mail_config

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 
 from webapp.mail import services, smtp
 from webapp.mail.compose import compose
@@ -16,9 +17,15 @@ _pid = os.getpid()
 def deliver(outbox_id: int) -> str:
     """Send one outbox row, once. Raises on a temporary failure so RQ retries with backoff."""
     from flask import current_app
+    from rq import get_current_job
 
+    started = time.monotonic()
     _fresh_connections_after_fork()
-    claimed = services.claim(outbox_id)
+    job = get_current_job()
+    timeout = (job.timeout if job and job.timeout and job.timeout > 0
+               else current_app.config["MAIL_JOB_TIMEOUT_SECONDS"])
+    # Recording the outcome may wait for the database through 3/4 of the job's time.
+    claimed = services.claim(outbox_id, record_until=started + timeout * 3 / 4)
     if claimed is None:  # sent, failed, or another sender holds a live claim
         return "nothing to do"
     row = services.load(outbox_id)
@@ -32,7 +39,9 @@ def deliver(outbox_id: int) -> str:
         return "failed"
     except Exception as exc:
         max_attempts = current_app.config["MAIL_MAX_ATTEMPTS"]
-        if claimed.attempt >= max_attempts:
+        # An SMTP outage is waited out however long it lasts (SPEC: confirmations made
+        # during an outage go out within 5 minutes of its end); a 4xx answer is not.
+        if claimed.attempt >= max_attempts and not isinstance(exc, smtp.ServerUnreachable):
             services.mark_failed(claimed, f"gave up after {claimed.attempt} attempts: {exc}")
             log.error("email given up", extra={"outbox_id": outbox_id, "error": str(exc)})
             return "failed"

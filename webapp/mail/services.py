@@ -5,13 +5,17 @@ a job sends only after it claimed the row (pending -> sending), a second run
 of the same job finds it sent and does nothing, and a claim whose sender died
 expires after MAIL_SEND_LEASE_SECONDS so the sweeper can hand the row on.
 The one window left: the SMTP server accepted the message and the worker died
-before it marked the row sent; that message is sent again, with the same
-Message-ID, so the receiving side can tell.
+(or the database stayed unreachable for longer than the job could wait) before
+it marked the row sent; that message is sent again, with the same Message-ID,
+so the receiving side can tell.
+
+How late an email can be after an outage ends: delivery_bound_seconds().
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +24,7 @@ from flask import current_app
 from rq import Queue, Retry
 from rq.serializers import JSONSerializer
 from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from webapp.database import on_commit, read_session, write_session
@@ -83,6 +88,37 @@ def email_queue() -> Queue:
 
 def retry_intervals() -> list[int]:
     return list(current_app.config["MAIL_RETRY_INTERVALS"])
+
+
+def delivery_bound_seconds(config) -> int:
+    """The longest a pending email waits for its next attempt once an outage has ended.
+
+    Let E be the end of the outage (Redis, PostgreSQL or SMTP) and S the sweep
+    interval. Every email still unsent at E is in one of three states:
+
+    - pending, its job lost or never enqueued (Redis down at commit, Redis
+      restarted empty, RQ gave up its retries while PostgreSQL was down): due
+      again at most OUTBOX_GRACE_SECONDS after E (a sweep during a Redis
+      outage pushed due_at by the grace before its enqueue failed), so a
+      sweep enqueues it by E + grace + S;
+    - pending after a temporary SMTP failure at f < E: its RQ retry runs at
+      f + interval, and if that job was lost the sweep finds it at
+      f + interval + grace (+ S); so by E + max(interval) + grace + S;
+    - sending, claimed at c < E by a sender that died or could not record the
+      outcome: the lease runs out at c + MAIL_SEND_LEASE_SECONDS, then a sweep
+      hands it on: by E + lease + S.
+
+    The RQ worker waits at most 30 s between two looks at Redis
+    (workers/queue_worker.py), less than grace + S, and an upkeep loop that
+    died is back within seconds (workers/__main__.py). Add the few seconds a
+    job takes, and a backlog's drain time. With the defaults (intervals up to
+    120 s, grace 60 s, lease 120 s, sweep 30 s) the bound is 210 s, inside the
+    5 minutes of the SPEC.
+    """
+    intervals = list(config["MAIL_RETRY_INTERVALS"]) or [0]
+    grace = config["OUTBOX_GRACE_SECONDS"]
+    return max(max(intervals) + grace, config["MAIL_SEND_LEASE_SECONDS"]) + \
+        config["OUTBOX_SWEEP_INTERVAL_SECONDS"]
 
 
 def enqueue(ids: Iterable[int]) -> bool:
@@ -149,10 +185,18 @@ def _claimable(stale: datetime):
 class Claim:
     id: int
     attempt: int
+    # Until when (time.monotonic()) recording the outcome may be tried again: within the job.
+    record_until: float = 0.0
 
 
-def claim(outbox_id: int) -> Claim | None:
-    """pending -> sending, or take over a claim whose lease ran out. None: nothing to do."""
+def claim(outbox_id: int, record_until: float | None = None) -> Claim | None:
+    """pending -> sending, or take over a claim whose lease ran out. None: nothing to do.
+
+    `record_until`: how long the outcome may wait for the database (default: half
+    MAIL_JOB_TIMEOUT_SECONDS from now); the job passes what its own timeout leaves.
+    """
+    if record_until is None:
+        record_until = time.monotonic() + current_app.config["MAIL_JOB_TIMEOUT_SECONDS"] / 2
     now = utcnow()
     stale = now - timedelta(seconds=current_app.config["MAIL_SEND_LEASE_SECONDS"])
     with write_session() as session:
@@ -164,7 +208,7 @@ def claim(outbox_id: int) -> Claim | None:
             .returning(OutboxMessage.attempts)
             .execution_options(synchronize_session=False)
         )
-    return None if attempt is None else Claim(outbox_id, attempt)
+    return None if attempt is None else Claim(outbox_id, attempt, record_until)
 
 
 def load(outbox_id: int) -> OutboxMessage | None:
@@ -198,15 +242,30 @@ def mark_for_retry(claimed: Claim, error: str, delay_seconds: int) -> None:
 
 
 def _finish(claimed: Claim, **values) -> None:
-    with write_session() as session:
-        # Only while our claim stands: a taken-over claim belongs to the new sender.
-        session.execute(
-            update(OutboxMessage)
-            .where(OutboxMessage.id == claimed.id, OutboxMessage.status == MailStatus.SENDING,
-                   OutboxMessage.attempts == claimed.attempt)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
+    """Record the outcome, trying again until claimed.record_until while the database does
+    not answer: the SMTP server already has its answer, and a row left 'sending' would be
+    sent again once its lease ran out."""
+    delay = 0.25
+    while True:
+        try:
+            with write_session() as session:
+                # Only while our claim stands: a taken-over claim belongs to the new sender.
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == claimed.id,
+                           OutboxMessage.status == MailStatus.SENDING,
+                           OutboxMessage.attempts == claimed.attempt)
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+            return
+        except DBAPIError as exc:
+            if time.monotonic() + delay > claimed.record_until:
+                raise
+            log.warning("outbox row not updated; trying again", extra={
+                "outbox_id": claimed.id, "retry_in_s": delay, "error": str(exc).splitlines()[0]})
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 # --- reading ------------------------------------------------------------------

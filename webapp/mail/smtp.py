@@ -14,6 +14,11 @@ class TemporaryFailure(Exception):
     """Try again later: a 4xx answer, a refused or dropped connection, a timeout."""
 
 
+class ServerUnreachable(TemporaryFailure):
+    """No SMTP server answered at all (refused, timed out, no such host): an outage, which
+    says nothing about the message, so it never counts towards giving up on it."""
+
+
 class PermanentFailure(Exception):
     """Do not try again: a 5xx answer (no such mailbox, rejected as spam, ...)."""
 
@@ -24,10 +29,13 @@ class _Connection(Connection):
     def configure_host(self):
         timeout = current_app.config["MAIL_TIMEOUT_SECONDS"]
         m = self.mail
-        if m.use_ssl:
-            host = smtplib.SMTP_SSL(m.server, m.port, timeout=timeout)
-        else:
-            host = smtplib.SMTP(m.server, m.port, timeout=timeout)
+        try:
+            if m.use_ssl:
+                host = smtplib.SMTP_SSL(m.server, m.port, timeout=timeout)
+            else:
+                host = smtplib.SMTP(m.server, m.port, timeout=timeout)
+        except (OSError, smtplib.SMTPConnectError) as exc:
+            raise ServerUnreachable(f"{m.server}:{m.port}: {type(exc).__name__}: {exc}") from exc
         if m.use_tls:
             host.starttls()
         if m.username and m.password:
@@ -36,7 +44,8 @@ class _Connection(Connection):
 
 
 def send(message: Message) -> None:
-    """Deliver one message to the SMTP server; raise TemporaryFailure or PermanentFailure."""
+    """Deliver one message to the SMTP server; raise TemporaryFailure (ServerUnreachable when
+    none answered) or PermanentFailure."""
     state = current_app.extensions["mail"]
     try:
         with _Connection(state) as connection:
@@ -58,4 +67,4 @@ def _text(error: bytes | str) -> str:
     return error.decode("utf-8", "replace") if isinstance(error, bytes) else str(error)
 
 
-__all__ = ["PermanentFailure", "TemporaryFailure", "mail", "send"]
+__all__ = ["PermanentFailure", "ServerUnreachable", "TemporaryFailure", "mail", "send"]
