@@ -9,7 +9,8 @@ lost email jobs, start due retries.
   (Redis down at commit time, a web process killed before the enqueue, a
   worker killed mid-send);
 - every ACTIVITY_DRAIN_INTERVAL_SECONDS: write the rejected attempts a dead web
-  process left in its Redis journal to the activity log.
+  process left in its Redis journal to the activity log;
+- every hour: forget Idempotency-Keys older than a day.
 
 A task that fails (Redis, PostgreSQL down) is tried again on its next round;
 the loop itself never stops for it, and logs a failing task once per outage.
@@ -28,6 +29,7 @@ log = logging.getLogger("turnout.maintenance")
 
 # RQ's own scheduler interval: a retry due at t is in the queue by t + 1 s.
 SCHEDULE_INTERVAL_SECONDS = 1
+PURGE_INTERVAL_SECONDS = 3600
 
 
 def run_forever() -> int:
@@ -44,6 +46,7 @@ def run_forever() -> int:
         (reconcile_seats, app.config["RECONCILE_INTERVAL_SECONDS"]),
         (sweep_outbox, app.config["OUTBOX_SWEEP_INTERVAL_SECONDS"]),
         (drain_activity, app.config["ACTIVITY_DRAIN_INTERVAL_SECONDS"]),
+        (forget_old_keys, PURGE_INTERVAL_SECONDS),
     ]
     next_run = [0.0] * len(tasks)
     while not stop.is_set():
@@ -62,7 +65,8 @@ def run_once(app, task=None, failing: set[str] | None = None) -> None:
     `failing` (the loop's memory of tasks that failed last time) makes a task
     that keeps failing log once, and once more when it works again.
     """
-    for one in [task] if task else [reconcile_seats, sweep_outbox, drain_activity]:
+    for one in [task] if task else [reconcile_seats, sweep_outbox, drain_activity,
+                                    forget_old_keys]:
         name = one.__name__
         with app.app_context():
             try:
@@ -118,3 +122,11 @@ def sweep_outbox() -> None:
     from webapp.mail.services import sweep
 
     sweep()
+
+
+def forget_old_keys() -> None:
+    from webapp.registrations.idempotency import purge
+
+    forgotten = purge()
+    if forgotten:
+        log.info("old Idempotency-Keys forgotten", extra={"count": forgotten})

@@ -159,3 +159,31 @@ def test_a_place_is_answered_again_from_sql_when_redis_lost_its_copy(
     assert counts(event.id)["activity"] == {"confirmed": 1}
     reused = post(api, make_event(capacity=3).id, token, "durable")
     assert error_of(reused)["code"] == "idempotency_key_reused"
+
+
+def test_keys_older_than_a_day_are_forgotten_by_the_upkeep_round(
+        app, api, make_event, make_user):
+    from datetime import timedelta
+
+    from sqlalchemy import func, select
+
+    from webapp.database import read_session
+    from webapp.registrations.idempotency import KEYS, purge
+    from webapp.sqltypes import utcnow
+    from workers import maintenance
+
+    event = make_event(capacity=3)
+    token = api.token(make_user())
+    post(api, event.id, token, "old")
+
+    def kept() -> int:
+        with app.app_context(), read_session() as session:
+            return session.scalar(select(func.count()).select_from(KEYS))
+
+    with app.app_context():
+        assert purge(utcnow() + timedelta(hours=23)) == 0
+    maintenance.run_once(app, maintenance.forget_old_keys)
+    assert kept() == 1
+    with app.app_context():
+        assert purge(utcnow() + timedelta(hours=25)) == 1
+    assert kept() == 0
