@@ -23,9 +23,10 @@ WINDOW_ENV = "TURNOUT_CONTROL_WINDOW_MS"  # control_wsgi.py reads it
 
 
 def naive_register(event_id: int, user_id: int, *, request_id: str | None = None,
-                   window_ms: int = WINDOW_MS):
+                   retry=None, window_ms: int = WINDOW_MS):
     """Read the seat count, wait, then write a confirmed row and seen + 1: no gate, no
-    guarded UPDATE. Only the unique (event, user) index still stands.
+    guarded UPDATE. Only the unique (event, user) index still stands (`retry`, the
+    Idempotency-Key, is ignored).
 
     :raise NotFound: no such event.
     :raise EventFull: the count read was at capacity.
@@ -36,6 +37,7 @@ def naive_register(event_id: int, user_id: int, *, request_id: str | None = None
     from webapp.extensions import db
     from webapp.registrations.models import Registration, Status
     from webapp.registrations.services import Outcome
+    from webapp.sqltypes import utcnow
 
     with db.engine.connect() as conn:
         row = conn.execute(select(Event.confirmed_count, Event.capacity)
@@ -47,8 +49,10 @@ def naive_register(event_id: int, user_id: int, *, request_id: str | None = None
         raise EventFull()
     time.sleep(window_ms / 1000)
     try:
+        now = utcnow()
         with Session(bind=db.engine) as s, s.begin():
-            registration = Registration(event_id=event_id, user_id=user_id, status=Status.CONFIRMED)
+            registration = Registration(event_id=event_id, user_id=user_id,
+                                        status=Status.CONFIRMED, registered_at=now)
             s.add(registration)
             s.flush()
             registration_id = registration.id
@@ -58,7 +62,7 @@ def naive_register(event_id: int, user_id: int, *, request_id: str | None = None
     except IntegrityError as exc:
         raise AlreadyRegistered() from exc
     return Outcome(status=Status.CONFIRMED, event_id=event_id, user_id=user_id,
-                   registration_id=registration_id)
+                   registration_id=registration_id, registered_at=now)
 
 
 def swap_in(app, window_ms: int = WINDOW_MS) -> Callable[[], None]:
