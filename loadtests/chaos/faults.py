@@ -35,7 +35,7 @@ class Fault:
     title: str
     what: str  # for the report
     inject: Callable[[Rig, random.Random, dict], dict]
-    moment: tuple[float, float] = (0.05, 0.5)  # when, as a share of the rush window
+    moment: tuple[float, float] = (0.02, 0.4)  # when, as a share of the rush window
     wipes_redis: bool = False
     before_rush: bool = False
 

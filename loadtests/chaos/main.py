@@ -3,9 +3,7 @@ process it started is stopped whatever happens."""
 
 from __future__ import annotations
 
-import signal
 import time
-import traceback
 from pathlib import Path
 
 from loadtests.chaos import table
@@ -13,6 +11,7 @@ from loadtests.chaos.args import parse_args
 from loadtests.chaos.campaign import Campaign
 from loadtests.chaos.faults import FAULTS
 from loadtests.chaos.servers import missing_binaries
+from loadtests.stack import run_then_stop
 
 
 class Output:
@@ -80,28 +79,17 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     out = Output(run_dir)
     campaign = Campaign(args, run_dir, say=out.say)
-
-    def _terminate(_signum, _frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
     out.say(f"Turnout chaos campaign -> {run_dir}: kinds {args.kinds}, {args.trials} "
             f"trial(s) each, {args.clients} clients, seed {args.seed}")
-    try:
+
+    def run() -> int:
         campaign.run()
-    except KeyboardInterrupt:
-        out.say("interrupted: stopping everything")
-        return 130
-    except Exception as exc:
-        out.say(f"campaign failed: {type(exc).__name__}: {exc}")
-        with out.log.open("a") as f:
-            traceback.print_exc(file=f)
-        return 1
-    finally:
         campaign.rig.close()
-        if campaign.trials and all(t.result for t in campaign.trials):
-            campaign.write_results()
-    text, reasons = report(campaign, time.monotonic() - out.t0)
-    (run_dir / "report.md").write_text(text)
-    print(text, flush=True)
-    return 1 if reasons else 0
+        campaign.write_results()
+        text, reasons = report(campaign, time.monotonic() - out.t0)
+        (run_dir / "report.md").write_text(text)
+        print(text, flush=True)
+        return 1 if reasons else 0
+
+    return run_then_stop(run, campaign.rig.close, what="campaign", say=out.say,
+                         log_path=out.log)
