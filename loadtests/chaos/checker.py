@@ -316,6 +316,7 @@ class TrialResult:
     requests: int = 0
     acknowledged: int = 0
     unknown: int = 0
+    unknown_committed: int = 0  # of those, attempts whose request id SQL shows committed
     lost: int = 0
     oversold: int = 0
     duplicates: int = 0
@@ -364,6 +365,7 @@ def check_answers(trial: int, kind: str, ev: Evidence, *, hold_window: float,
     result.requests = len(ev.attempts)
     result.acknowledged = acknowledged(ev.attempts)
     result.unknown = unknown(ev.attempts)
+    result.unknown_committed = resolved_unknowns(ev.attempts, ev.changes)["committed"]
     found = {
         "lost": lost(ev.attempts, ev.rows),
         "false_already": [a.request_id for a in false_already(ev.attempts, lines, grace)],

@@ -8,7 +8,8 @@ from loadtests.chaos.checker import DELIVERY_LIMIT_S, TrialResult
 
 COLUMNS = [
     ("trials", "trials"), ("requests", "requests"), ("acknowledged", "acked (2xx)"),
-    ("unknown", "no answer / 5xx"), ("lost", "lost"), ("oversold", "oversold"),
+    ("unknown", "no answer / 5xx"),
+    ("unknown_committed", "of which committed"), ("lost", "lost"), ("oversold", "oversold"),
     ("duplicates", "duplicates"), ("false_already", "false 'already registered'"),
     ("false_full", "false 'full'"), ("wrong_nothing_saved", "wrong 'nothing was saved'"),
     ("drift", "counter drift"), ("emails_lost", "emails lost"),

@@ -284,6 +284,7 @@ def test_check_answers_counts_everything_and_keeps_examples():
         changes=[Change(EVENT, PERSON, "confirmed", 100.05)])
     result = checker.check_answers(1, "web1", ev, hold_window=5, grace=2)
     assert (result.requests, result.acknowledged, result.unknown) == (3, 1, 1)
+    assert result.unknown_committed == 0
     assert (result.lost, result.false_already, result.oversold) == (0, 1, 0)
     assert list(result.examples) == ["false_already"]
     assert not result.invariants_held
