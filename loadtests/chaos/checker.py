@@ -228,12 +228,10 @@ def resolved_unknowns(attempts: Iterable[Attempt], changes: Iterable[Change]) ->
 
 
 def unavailable_seconds(attempts: Iterable[Attempt]) -> int:
-    """Whole seconds in which attempts ended and every one of them got no answer or a 5xx."""
-    good: set[int] = set()
-    bad: set[int] = set()
-    for a in attempts:
-        (good if a.answered else bad).add(int(a.end))
-    return len(bad - good)
+    """Whole seconds in which some attempt ended with no answer or a 5xx: seconds in
+    which someone could not get through (answers from the gate alone, such as "full",
+    may still have come in the same second)."""
+    return len({int(a.end) for a in attempts if not a.answered})
 
 
 # --- SQL and Redis ------------------------------------------------------------------------

@@ -110,8 +110,9 @@ def dead_hold(rig: Rig, _rng: random.Random, options: dict) -> dict:
 
 FAULTS: dict[str, Fault] = {f.name: f for f in (
     Fault("web1", "kill -9 one web worker",
-          "SIGKILL to one gunicorn worker mid-rush; the master forks a new one.",
-          kill_one_web_worker),
+          "SIGKILL to one gunicorn worker during the rush's first burst (while it has "
+          "requests in flight); the master forks a new one.",
+          kill_one_web_worker, moment=(0.0, 0.12)),
     Fault("web_all", "kill -9 all web processes",
           f"SIGKILL to the gunicorn master and every worker; restarted after "
           f"{WEB_RESTART_SECONDS:.0f} s (systemd RestartSec).", kill_all_web),

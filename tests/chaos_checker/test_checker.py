@@ -202,10 +202,10 @@ def test_nothing_saved_is_wrong_when_that_request_committed():
     assert checker.resolved_unknowns([a, b, c], changes) == {"committed": 2, "not committed": 1}
 
 
-def test_unavailable_seconds_are_those_with_only_unanswered_attempts():
+def test_unavailable_seconds_are_those_in_which_someone_got_no_answer_or_a_5xx():
     attempts = [attempt(status=None, code=None, start=100, end=100.5),
-                attempt(status=201, start=100.2, end=100.7),  # the same second had an answer
-                attempt(status=None, code=None, start=101, end=101.2),
+                attempt(status=201, start=100.2, end=100.7),
+                attempt(status=None, code=None, start=100.9, end=100.95),
                 attempt(status=503, code="busy", start=102, end=102.5),
                 attempt(status=409, code="event_full", start=103, end=103.5)]
     assert checker.unavailable_seconds(attempts) == 2
