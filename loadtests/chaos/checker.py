@@ -165,7 +165,9 @@ def lost(attempts: Iterable[Attempt], rows: Iterable[Row]) -> list[str]:
         if not acked:
             continue
         last = ops[acked[-1]]
-        later_unknown = any(op[-1].outcome == INFO for op in ops[acked[-1] + 1:])
+        # A later operation may have taken effect if any of its attempts went unanswered,
+        # even when a retry was then refused (its first attempt had committed).
+        later_unknown = any(a.outcome == INFO for op in ops[acked[-1] + 1:] for a in op)
         if later_unknown:
             continue
         row = final.get(key)

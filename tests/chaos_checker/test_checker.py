@@ -103,6 +103,17 @@ def test_a_later_cancel_refused_does_not_explain_a_missing_seat():
     assert checker.lost([seat, cancel], [Row(5, EVENT, PERSON, "cancelled")]) == [seat.op_id]
 
 
+def test_a_later_register_whose_unanswered_attempt_committed_is_not_a_lost_cancel():
+    # seen in a campaign: the first attempt committed, the retry was told
+    # already_registered; the acknowledged cancel before it is not lost
+    seat = attempt(reg_id=5, start=100)
+    cancel = attempt(CANCEL, status=204, code=None, start=101)
+    first = attempt(status=None, code=None, op_id="op-again", n=1, start=102)
+    retry = attempt(status=409, code="already_registered", op_id="op-again", n=2, start=103)
+    rows = [Row(5, EVENT, PERSON, "confirmed")]
+    assert checker.lost([seat, cancel, first, retry], rows) == []
+
+
 def test_an_acknowledged_cancel_whose_row_is_still_live_is_lost():
     seat = attempt(reg_id=5, start=100)
     cancel = attempt(CANCEL, status=204, code=None, start=105)
