@@ -41,6 +41,11 @@ def report(campaign: Campaign, seconds: float) -> tuple[str, list[str]]:
            if t.record else "no fault record")
         + (f"; examples {t.result.examples}" if t.result.examples else "")
         + (f"; {t.notes}" if t.notes else "") for t in trials)
+    restarts = "\n".join(
+        f"- {'killed by the campaign' if r.planned else 'EXITED BY ITSELF'} (exit code "
+        f"{r.exit_code}), restarted {r.restarted_at - r.died_at:.1f} s later"
+        f" ({time.strftime('%H:%M:%S', time.gmtime(r.died_at))} UTC)"
+        for r in campaign.rig.supervisor.restarts) or "- none"
     text = f"""# Chaos campaign {campaign.run_dir.name}
 
 {len(trials)} trials in {seconds / 60:.1f} min; seed {args.seed}; {args.clients} clients per
@@ -59,6 +64,10 @@ Final `flask seats reconcile`: {campaign.reconcile.get('detail', 'not run')}
 ## Faults
 
 {faults}
+
+## Worker restarts by the supervisor (systemd's Restart=always)
+
+{restarts}
 
 ## Trials
 
