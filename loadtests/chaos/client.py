@@ -119,7 +119,7 @@ class CarefulClient:
                 event_id=event_id, op=op, op_id=op_id, key=key, attempt=attempt,
                 request_id=request_id, start=start, end=time.time(), status=status,
                 code=code, message=message, registration_id=reg_id, error=error,
-                outcome=outcome))
+                outcome=outcome, retry_after=retry_after))
             if outcome != INFO or attempt == ATTEMPTS:
                 return outcome
             time.sleep(self.backoff(attempt, retry_after))

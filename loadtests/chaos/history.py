@@ -33,6 +33,7 @@ class Attempt:
     registration_id: int | None = None
     error: str | None = None  # what went wrong below HTTP
     outcome: str = INFO
+    retry_after: str | None = None  # the Retry-After header, when the answer had one
 
     @property
     def answered(self) -> bool:
