@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 # Two pytest workers (xdist); tests that start gunicorn share one of them (tests/conftest.py).
 PYTEST_WORKERS ?= 2
 
-.PHONY: install run test lint worker vendor-htmx clean bench
+.PHONY: install run test lint worker vendor-htmx clean bench chaos
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ bench: $(BENCH_STAMP)
 	  else echo "make bench needs wrk and nginx: sudo apt-get install -y wrk nginx"; exit 1; fi; \
 	fi
 	$(PY) -m loadtests.bench $(BENCH_ARGS)
+
+CHAOS_ARGS ?=
+
+## The fault campaign: rushes over the JSON API while web workers, the worker, Redis,
+## PostgreSQL and SMTP fail; a table of what broke; chaos-results/<timestamp>/ (CHAOS_ARGS=--help).
+chaos: install
+	$(PY) -m loadtests.chaos $(CHAOS_ARGS)
 
 ## Start the web app, the worker and (when REDIS_URL is unset) an embedded Redis.
 run: install

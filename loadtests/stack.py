@@ -17,6 +17,8 @@ import shutil
 import signal
 import sys
 import time
+import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from tests.support.processes import ROOT, Service, free_port, port_open
 from tests.support.redisdb import redis_database
 
 __all__ = ["ROOT", "Gunicorn", "Nginx", "Service", "StackConfig", "free_port",
-           "open_resources", "start_mail_sink", "start_worker"]
+           "open_resources", "run_then_stop", "start_mail_sink", "start_worker"]
 
 
 def open_resources(stack: contextlib.ExitStack, *, keep_database: bool = False
@@ -182,3 +184,26 @@ def start_mail_sink(config: StackConfig) -> Service:
 
 def start_worker(config: StackConfig) -> WorkerProcess:
     return WorkerProcess(config.env(), config.run_dir / "worker.log")
+
+
+def run_then_stop(body: Callable[[], int], teardown: Callable[[], None], *, what: str,
+                  say: Callable[[str], None], log_path: Path) -> int:
+    """body()'s exit code; teardown() whatever happens (SIGTERM and Ctrl-C too: 130,
+    a failure: 1, its traceback in log_path)."""
+
+    def _terminate(_signum, _frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        return body()
+    except KeyboardInterrupt:
+        say("interrupted: stopping everything")
+        return 130
+    except Exception as exc:
+        say(f"{what} failed: {type(exc).__name__}: {exc}")
+        with log_path.open("a") as f:
+            traceback.print_exc(file=f)
+        return 1
+    finally:
+        teardown()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import signal
 import time
-import traceback
 
 from loadtests.bench import checks, ratios, scenarios, seed, stackup
 from loadtests.bench.args import parse_args
 from loadtests.bench.state import Bench
-from loadtests.stack import ROOT
+from loadtests.stack import ROOT, run_then_stop
 
 
 def run(bench: Bench) -> int:
@@ -44,20 +42,5 @@ def run(bench: Bench) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     bench = Bench(parse_args(argv))
-
-    def _terminate(_signum, _frame):
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, _terminate)
-    try:
-        return run(bench)
-    except KeyboardInterrupt:
-        bench.say("interrupted: stopping everything")
-        return 130
-    except Exception as exc:
-        bench.say(f"bench failed: {type(exc).__name__}: {exc}")
-        with bench.log_path.open("a") as f:
-            traceback.print_exc(file=f)
-        return 1
-    finally:
-        bench.teardown()
+    return run_then_stop(lambda: run(bench), bench.teardown, what="bench", say=bench.say,
+                         log_path=bench.log_path)

@@ -1,0 +1,7 @@
+"""`python -m loadtests.chaos`: see loadtests/chaos/__init__.py."""
+
+import sys
+
+from loadtests.chaos.main import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""The chaos campaign's checker, on synthetic histories: no servers."""
