@@ -209,12 +209,14 @@ class Campaign:
         self.final_reconcile()
         received = evidence.received(list(self.rig.sink.record))
         restarts = self.rig.supervisor.restarts
+        mail_outages_ended = [t.record.ended for t in self.trials
+                              if t.record and t.fault.name in checker.MAIL_FAULTS]
         for i, t in enumerate(self.trials):
             _events, _rows, changes, mails = evidence.read_sql(self.rig.engine, t.events)
             outage_end = t.record.ended if t.record else t.finished
             mine = {m.id for m in mails}
             check = checker.emails(changes, mails, [r for r in received if r.outbox_id in mine],
-                                   outage_end)
+                                   outage_end, mail_outages_ended)
             t.result.emails_lost, t.result.emails_doubled = check.lost, check.doubled
             t.result.smtp_window, t.result.drain_s = check.smtp_window, check.drain_s
             until = self.trials[i + 1].started if i + 1 < len(self.trials) else time.time()

@@ -283,6 +283,22 @@ def test_promotions_and_cancellations_need_their_emails_too():
     assert (check.expected, check.lost) == (4, 1)
 
 
+def test_the_drain_counts_from_the_end_of_the_last_outage_that_held_an_email_back():
+    """An email of trial A that a later SMTP outage held back: its 5 minutes count from
+    that outage's end, not from A's; an outage that ended after it arrived is not it."""
+    changes = [Change(EVENT, 1, "confirmed", 100), Change(EVENT, 2, "confirmed", 100)]
+    mails = [_mail(1, 1), _mail(2, 2)]
+    arrived = [Received(1, 400.0), Received(2, 120.0)]
+
+    alone = checker.emails(changes, mails, arrived, outage_end=110.0)
+    held = checker.emails(changes, mails, arrived, 110.0, later_ends=[50.0, 350.0, 900.0])
+
+    assert alone.drain_s == 290.0
+    assert held.drain_s == 50.0  # 400 - 350; the mail at 120 came 10 s after 110
+    assert checker.emails(changes, mails, [Received(1, 700.0), Received(2, 120.0)], 110.0,
+                          later_ends=[350.0]).drain_s == 350.0
+
+
 # --- a trial and the table -------------------------------------------------------------------
 
 def test_check_answers_counts_everything_and_keeps_examples():
