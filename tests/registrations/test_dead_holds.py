@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-import uuid
 
 import pytest
 
 from tests.support.app import other_app
 from tests.support.clients import Api, error_of
+from tests.support.processes import wait_until
 from tests.support.state import redis_seats
 
 TRUST_MS = 600
@@ -37,7 +37,8 @@ def _hold_and_die(database_url: str, redis_url: str, event_id: int, user_id: int
 
     app = create_app(base_config(database_url, redis_url))
     with app.app_context():
-        assert get_gate().reserve(event_id, user_id, uuid.uuid4().hex).status == HELD
+        gate = get_gate()
+        assert gate.reserve(event_id, user_id, gate.token()).status == HELD
 
 
 def dead_hold(database_url, redis_url, event_id: int, user_id: int) -> None:
@@ -106,8 +107,36 @@ def test_a_dead_hold_says_full_for_the_trust_window_at_most(
     assert capacity["confirmed"] == 2 and capacity["available"] == 0
 
 
+def test_a_dead_process_holds_say_full_until_its_liveness_key_expires(
+        app, database_url, redis_url, make_event, make_user, redis_client):
+    """With a long trust (10 s), what ends the false "full" is the dead process's
+    liveness key: ALIVE_MS after its last renewal, by the Redis clock."""
+    from webapp.registrations.liveness import ALIVE_MS
+
+    with other_app(app, database_url, redis_url, SEAT_HOLD_TRUST_MS=10_000) as trusting:
+        event = make_event(capacity=1)
+        a, c = make_user(), make_user()
+        api = Api(trusting)
+        token_c = api.token(c)
+        dead_hold(database_url, redis_url, event.id, a.id)
+
+        answers = []
+        while True:
+            age = hold_age(redis_client, event.id, a.id)
+            response = api.post(f"/api/events/{event.id}/registrations", token=token_c)
+            answers.append((age, response.status_code))
+            if response.status_code == 201 or age > 9:
+                break
+            assert error_of(response)["code"] == "event_full"
+            time.sleep(0.05)
+
+    window, status = answers[-1]
+    assert status == 201, answers[-3:]
+    assert window < ALIVE_MS / 1000 + 1.0, answers  # the process lived ~0.1 s after its hold
+
+
 def test_young_holds_still_turn_people_away_from_redis(
-        app_ctx, make_event, make_user, database_url, redis_url, counts):
+        app_ctx, make_event, make_user, counts, redis_client):
     """The fast path stays: a full event whose holds are young is full without SQL."""
     from webapp.errors import EventFull
     from webapp.registrations import services
@@ -115,7 +144,12 @@ def test_young_holds_still_turn_people_away_from_redis(
 
     event = make_event(capacity=1)
     holder, late = make_user(), make_user()
-    assert get_gate().reserve(event.id, holder.id, uuid.uuid4().hex).status == "held"
+    gate = get_gate()
+    hold_token = gate.token()  # this process's, alive
+    # (the test's Redis was emptied for this test: the next renewal, within 0.5 s)
+    wait_until(lambda: redis_client.exists(f"turnout:alive:{hold_token.split('.')[0]}"),
+               5, "this process's liveness key")
+    assert gate.reserve(event.id, holder.id, hold_token).status == "held"
     with pytest.raises(EventFull):
         services.register(event.id, late.id)
     assert counts(event.id)["activity"] == {"rejected_full": 1}

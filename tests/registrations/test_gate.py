@@ -38,8 +38,8 @@ def raw_reserve(gate, event_id: int, user_id: int, hold_token: str, ttl_ms: int 
                 trust_ms: int = 3_000):
     """The reserve script itself, without the wrapper's rebuild-on-missing loop."""
     k = EventKeys.for_event(event_id)
-    status, seats_left = gate._reserve(keys=k.all,
-                                       args=[user_id, hold_token, ttl_ms, trust_ms])
+    status, seats_left, *_owners = gate._reserve(keys=k.all,
+                                                 args=[user_id, hold_token, ttl_ms, trust_ms])
     return status, int(seats_left)
 
 

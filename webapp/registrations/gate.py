@@ -26,6 +26,7 @@ from webapp.database import read_session
 from webapp.errors import NotFound
 from webapp.events.models import Event
 from webapp.extensions import redis_store
+from webapp.registrations import liveness
 from webapp.registrations.models import LIVE, Registration, Status
 
 log = logging.getLogger("turnout.gate")
@@ -71,6 +72,11 @@ class EventKeys:
 class Decision:
     status: str
     seats_left: int
+    owners: tuple[str, ...] = ()  # for "full": the processes whose holds count
+
+    def dead_holders(self, client) -> bool:
+        """Whether a hold that makes this "full" belongs to a process that died."""
+        return bool(self.owners) and bool(liveness.dead_owners(client, list(self.owners)))
 
 
 @dataclass(frozen=True)
@@ -121,12 +127,16 @@ class SeatGate:
         """
         k = EventKeys.for_event(event_id)
         for _ in range(_MAX_REBUILD_TRIES):
-            status, seats_left = self._call(
+            status, seats_left, *owners = self._call(
                 self._reserve, k.all, [user_id, token, self.hold_ttl_ms, self.hold_trust_ms])
             if status != MISSING:
-                return Decision(status, int(seats_left))
+                return Decision(status, int(seats_left), tuple(owners))
             self.rebuild(event_id, force=False)
         raise GateUnavailable(f"event {event_id} could not be loaded into Redis")
+
+    def token(self) -> str:
+        """A new attempt's hold token, naming this process (webapp/registrations/liveness.py)."""
+        return liveness.token(self.client)
 
     def confirm(self, event_id: int, user_id: int, token: str | None,
                 status: Status = Status.CONFIRMED) -> bool:

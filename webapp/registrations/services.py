@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NoReturn
@@ -125,7 +124,7 @@ def register(event_id: int, user_id: int, *, request_id: str | None = None,
 def _register(event_id: int, user_id: int, request_id: str | None,
               retry: idempotency.Retry | None) -> Outcome:
     gate = get_gate()
-    token = uuid.uuid4().hex
+    token = gate.token() if gate is not None else ""
     held = _hold(gate, event_id, user_id, token, request_id, retry)
     try:
         with stalls.watch(event_id):
@@ -219,10 +218,11 @@ def _hold(gate, event_id: int, user_id: int, token: str, request_id: str | None,
         if _answered(user_id, retry):
             raise idempotency.KeyTaken()
         _refuse(AlreadyRegistered(), event_id, user_id, request_id, decision.status)
-    if decision.status == seat_gate.FULL:
+    if decision.status == seat_gate.FULL and not decision.dead_holders(gate.client):
         _refuse(EventFull(), event_id, user_id, request_id, "gate")
     # PENDING: another attempt of this person holds a place, and it may have died;
-    # UNSURE: full only counting an old hold. SQL, not the hold, tells the truth.
+    # UNSURE: full only counting an old hold; FULL counting a hold of a dead process.
+    # SQL, not the hold, tells the truth.
     return decision.status in (seat_gate.HELD, seat_gate.WAIT_HELD)
 
 

@@ -13,7 +13,8 @@
 -- ARGV[3] hold time to live in ms (longer than the slowest request),
 -- ARGV[4] trust in ms: a hold taken longer ago than this may belong to a dead attempt
 --
--- Returns {status, seats_left} with status one of
+-- Returns {status, seats_left} with status one of ("full": then the owner process ids
+-- of the holds, if any, follow)
 --   "missing"    the event is not in Redis: never admit against an empty key
 --   "registered" the person already holds a confirmed seat
 --   "waitlisted" the person is already on the waitlist
@@ -89,4 +90,14 @@ for _, zkey in ipairs({KEYS[4], KEYS[5]}) do
     return {'unsure', math.max(capacity - taken, 0)}
   end
 end
-return {'full', 0}
+-- Full, maybe only because of holds: name their owner processes (a token is
+-- "<process id>.<random>"), so the caller can ask SQL if one of them has died.
+local owners, seen = {}, {}
+for _, held_by in ipairs(redis.call('HVALS', KEYS[6])) do
+  local owner = string.match(held_by, '^([^.]+)%.')
+  if owner and not seen[owner] then
+    seen[owner] = true
+    owners[#owners + 1] = owner
+  end
+end
+return {'full', 0, unpack(owners)}
