@@ -17,9 +17,13 @@
 
 local counter = 1
 local threads = {}
+-- Idempotency-Keys must be new in every run: the same people click in several runs.
+math.randomseed(os.time() + math.floor(os.clock() * 1000000))
+local run_id = string.format("%x%06x", os.time(), math.random(0, 16777215))
 
 function setup(thread)
   thread:set("tid", counter - 1)
+  thread:set("run_id", run_id)
   counter = counter + 1
   table.insert(threads, thread)
 end
@@ -63,11 +67,11 @@ function request()
       ["Cookie"] = person[1], ["X-CSRFToken"] = person[2], ["HX-Request"] = "true",
       ["User-Agent"] = "turnout-bench/1",
       ["Content-Type"] = "application/x-www-form-urlencoded",
-    }, "idempotency_key=wrk-" .. tid .. "-" .. g)  -- as htmx sends the form's key
+    }, "idempotency_key=" .. run_id .. "-" .. tid .. "-" .. g)  -- as htmx sends the form's
   end
   return wrk.format("POST", "/api/events/" .. event .. "/registrations", {
     ["Authorization"] = "Bearer " .. person[1], ["Content-Type"] = "application/json",
-    ["User-Agent"] = "turnout-bench/1", ["Idempotency-Key"] = "wrk-" .. tid .. "-" .. g,
+    ["User-Agent"] = "turnout-bench/1", ["Idempotency-Key"] = run_id .. "-" .. tid .. "-" .. g,
   }, "{}")
 end
 
