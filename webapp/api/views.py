@@ -168,9 +168,14 @@ def register(event_id: int):
     user = signed_in()
     retry = Retry.of(request.headers.get("Idempotency-Key"), request.method, request.path,
                      request.get_data())
-    # Read before anything is written: if this fails, nothing was saved.
-    event = EventOut.of(event_services.get_event(event_id))
-    outcome = registrations.register(event_id, user.id, request_id=g.request_id, retry=retry)
+    outcome = registrations.register(
+        event_id, user.id, request_id=g.request_id, retry=retry,
+        # The event, read once the gate let the caller through and before the write:
+        # if this fails, nothing was saved; after the commit nothing is read again.
+        before_write=lambda: EventOut.of(event_services.get_event(event_id)))
+    event = outcome.before  # a replay wrote nothing now: its event is read as it is
+    if event is None:
+        event = EventOut.of(event_services.get_event(event_id))
     return jsonify(RegistrationOut.answer(outcome, event)), 201
 
 

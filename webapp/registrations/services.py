@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -67,6 +68,7 @@ class Outcome:
     promoted: tuple[int, ...] = ()
     registered_at: datetime | None = None
     replayed: bool = False  # the first answer to this Idempotency-Key, given again
+    before: Any = None  # what register()'s before_write returned
 
 
 # What an attempt that placed nobody is recorded as (anything else: failed).
@@ -80,11 +82,16 @@ REGISTER_BUSY = ("We are very busy right now and could not register you. Nothing
 
 
 def register(event_id: int, user_id: int, *, request_id: str | None = None,
-             retry: idempotency.Retry | None = None) -> Outcome:
+             retry: idempotency.Retry | None = None,
+             before_write: Callable[[], Any] | None = None) -> Outcome:
     """Give the person a confirmed seat, else a waitlist place, or raise why not.
 
     With `retry` (an Idempotency-Key), an attempt that repeats an earlier one with
     the same key answers what that one answered and changes nothing (replayed).
+    `before_write()` runs once the gate let the person through and before anything
+    is written; what it returns is Outcome.before (the API reads the event there:
+    never for the people the gate turns away, and never after the commit, when a
+    failed read would turn a saved registration into an error).
 
     :raise NotFound: no such event.
     :raise EventFull: no seat and no waitlist place left.
@@ -101,7 +108,7 @@ def register(event_id: int, user_id: int, *, request_id: str | None = None,
         try:
             answer = retry and idempotency.kept(user_id, retry)
             result = (_replay(answer, user_id) if answer
-                      else _register(event_id, user_id, request_id, retry))
+                      else _register(event_id, user_id, request_id, retry, before_write))
         except (Conflict, idempotency.KeyTaken) as exc:
             if retry is None:
                 raise
@@ -122,16 +129,21 @@ def register(event_id: int, user_id: int, *, request_id: str | None = None,
 
 
 def _register(event_id: int, user_id: int, request_id: str | None,
-              retry: idempotency.Retry | None) -> Outcome:
+              retry: idempotency.Retry | None,
+              before_write: Callable[[], Any] | None = None) -> Outcome:
     gate = get_gate()
     token = gate.token() if gate is not None else ""
     held = _hold(gate, event_id, user_id, token, request_id, retry)
+    before = None
     try:
+        if before_write is not None:
+            before = before_write()
         with stalls.watch(event_id):
             status, registration_id, position, now = _place(event_id, user_id, request_id,
                                                              retry)
     except CommitUnknown as exc:
-        return _find_out(gate, held, event_id, user_id, token, request_id, exc)
+        return replace(_find_out(gate, held, event_id, user_id, token, request_id, exc),
+                       before=before)
     except Exception as exc:
         _release(gate, held, event_id, user_id, token)
         if isinstance(exc, idempotency.KeyTaken) or (
@@ -142,7 +154,8 @@ def _register(event_id: int, user_id: int, request_id: str | None,
     if retry is not None:
         idempotency.keep(user_id, retry, idempotency.Answer(
             status, event_id, registration_id, position, now))
-    return Outcome(status, event_id, user_id, registration_id, position, registered_at=now)
+    return Outcome(status, event_id, user_id, registration_id, position, registered_at=now,
+                   before=before)
 
 
 def _answer_again(event_id: int, user_id: int, retry: idempotency.Retry,
