@@ -10,7 +10,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 from sqlalchemy import func, select
 
-from webapp.errors import EventFull
+from webapp.errors import EventFull, RegistrationFailed
 from webapp.extensions import db, redis_store
 from webapp.mail import jobs, services
 from webapp.mail.models import OutboxMessage
@@ -118,7 +118,7 @@ def test_a_failed_transaction_leaves_no_row_and_no_job(app_ctx, make_user, make_
         raise RuntimeError("disk full")  # statement is its own commit, instead of it)
 
     at_registration_commit("before", boom)
-    with pytest.raises(registrations.RegistrationFailed):
+    with pytest.raises(RegistrationFailed):
         registrations.register(event.id, make_user().id)
     assert rows() == []
     assert queued_ids() == []
