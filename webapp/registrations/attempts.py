@@ -143,9 +143,10 @@ def _register(event_id: int, user_id: int, request_id: str | None,
                        before=before)
     except Exception as exc:
         _release(gate, held, event_id, user_id, token)
-        if isinstance(exc, idempotency.KeyTaken) or (
-                isinstance(exc, AlreadyRegistered) and _answered(user_id, retry)):
-            raise idempotency.KeyTaken() from exc  # the first answer is given again
+        if isinstance(exc, idempotency.KeyTaken):
+            raise
+        if isinstance(exc, AlreadyRegistered) and (placed := _placed_by(user_id, retry)):
+            raise idempotency.KeyTaken(placed) from exc  # the first answer is given again
         _refuse(exc, event_id, user_id, request_id)
     _confirm(gate, held, event_id, user_id, token, status)
     if retry is not None:
@@ -160,7 +161,7 @@ def _answer_again(event_id: int, user_id: int, retry: idempotency.Retry,
     """A refusal, or a key used before: the first answer to the key if there is one, else
     this refusal, kept as the key's answer for the next retry."""
     if isinstance(exc, idempotency.KeyTaken):
-        answer = idempotency.kept(user_id, retry) or idempotency.earlier(user_id, retry)
+        answer = exc.answer or idempotency.first_answer(user_id, retry)
         if answer is None:  # forgotten just now (a day old): judged again next time
             raise Busy(REGISTER_BUSY) from exc
     else:
@@ -193,16 +194,11 @@ def _confirm(gate, held: bool, event_id: int, user_id: int, token: str,
                     extra={"event_id": event_id, "user_id": user_id})
 
 
-def _answered(user_id: int, retry: idempotency.Retry | None) -> bool:
-    """Whether this is a retry of an attempt that placed the person (the place is that
-    attempt's, and this one is not a new attempt turned away)."""
-    if retry is None:
-        return False
-    answer = idempotency.kept(user_id, retry) or idempotency.earlier(user_id, retry)
-    if answer is None or idempotency.refusal(answer) is not None:
-        return False
-    idempotency.keep(user_id, retry, answer)  # Redis had lost it: the next retry is cheap
-    return True
+def _placed_by(user_id: int, retry: idempotency.Retry | None) -> idempotency.Answer | None:
+    """The place this key's first attempt got, when this is a retry of it (then the
+    person's place is that attempt's, and this one is not a new attempt turned away)."""
+    answer = retry and idempotency.first_answer(user_id, retry)
+    return answer if answer and idempotency.refusal(answer) is None else None
 
 
 def _hold(gate, event_id: int, user_id: int, token: str, request_id: str | None,
@@ -225,8 +221,8 @@ def _hold(gate, event_id: int, user_id: int, token: str, request_id: str | None,
     except Exception as exc:  # e.g. NotFound, or the database failed loading the event
         _refuse(exc, event_id, user_id, request_id)
     if decision.status in (seat_gate.REGISTERED, seat_gate.WAITLISTED_ALREADY):
-        if _answered(user_id, retry):
-            raise idempotency.KeyTaken()
+        if placed := _placed_by(user_id, retry):
+            raise idempotency.KeyTaken(placed)
         _refuse(AlreadyRegistered(), event_id, user_id, request_id, decision.status)
     if decision.status == seat_gate.FULL and not decision.dead_holders(gate.client):
         _refuse(EventFull(), event_id, user_id, request_id, "gate")

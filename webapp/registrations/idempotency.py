@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 
 import redis
@@ -91,7 +91,12 @@ class Answer:
 
 
 class KeyTaken(Exception):
-    """The key's row exists already: an earlier attempt with this key answered first."""
+    """The key's row exists already: an earlier attempt with this key answered first
+    (`answer`, when the raiser has read it already)."""
+
+    def __init__(self, answer: Answer | None = None) -> None:
+        super().__init__()
+        self.answer = answer
 
 
 def row(retry: Retry, *, event_id: int, user_id: int, outcome: str,
@@ -146,32 +151,53 @@ def _checked(answer: Answer, retry: Retry) -> Answer:
     return answer
 
 
+def first_answer(user_id: int, retry: Retry) -> Answer | None:
+    """The key's first answer: Redis's copy, else SQL's row (copied back to Redis, so
+    the next retry is cheap again).
+
+    :raise IdempotencyKeyReused: the key was used for a different request.
+    """
+    answer = kept(user_id, retry)
+    if answer is None:
+        answer = earlier(user_id, retry)
+        if answer is not None:
+            keep(user_id, retry, answer)
+    return answer
+
+
 # --- the copies in Redis -----------------------------------------------------------------
 
 def _redis_key(user_id: int, retry: Retry) -> str:
     return f"turnout:retry:{int(user_id)}:{hashlib.sha256(retry.key.encode()).hexdigest()}"
 
 
-def _dumps(answer: Answer) -> str:
-    data = asdict(answer)
+def _dumps(answer: Answer, retry: Retry) -> str:
+    """The answer as kept for `retry`'s key: with the request's fingerprint."""
+    data = asdict(replace(answer, fingerprint=retry.fingerprint))
     data["registered_at"] = answer.registered_at and answer.registered_at.isoformat()
     return json.dumps(data)
 
 
-def _loads(raw: str | bytes) -> Answer:
+def _loaded(raw: str | bytes | None, retry: Retry) -> Answer | None:
+    """A kept answer (None for none), checked against `retry`'s request."""
+    if raw is None:
+        return None
     data = json.loads(raw)
     if data["registered_at"]:
         data["registered_at"] = datetime.fromisoformat(data["registered_at"])
-    return Answer(**data)
+    return _checked(Answer(**data), retry)
+
+
+def _kept_for_a_day(user_id: int, retry: Retry, answer: Answer, **options) -> str | None:
+    """SET the key's copy in Redis (with `options`, e.g. nx and get)."""
+    return redis_store.client.set(_redis_key(user_id, retry), _dumps(answer, retry),
+                                  ex=int(KEPT.total_seconds()), **options)
 
 
 def keep(user_id: int, retry: Retry, answer: Answer) -> None:
     """Copy a place's answer to Redis (after its commit); a failure only costs a read."""
     try:
-        redis_store.client.set(_redis_key(user_id, retry),
-                               _dumps(Answer(**{**asdict(answer),
-                                                "fingerprint": retry.fingerprint})),
-                               ex=int(KEPT.total_seconds()))
+        _kept_for_a_day(user_id, retry, answer)
     except redis.RedisError as exc:
         log.warning("answer not copied to Redis", extra={"error": str(exc)})
 
@@ -182,10 +208,9 @@ def kept(user_id: int, retry: Retry) -> Answer | None:
     :raise IdempotencyKeyReused: the key was used for a different request.
     """
     try:
-        raw = redis_store.client.get(_redis_key(user_id, retry))
+        return _loaded(redis_store.client.get(_redis_key(user_id, retry)), retry)
     except redis.RedisError:
         return None
-    return None if raw is None else _checked(_loads(raw), retry)
 
 
 def refuse_once(user_id: int, retry: Retry, refusal: Answer) -> Answer | None:
@@ -195,13 +220,9 @@ def refuse_once(user_id: int, retry: Retry, refusal: Answer) -> Answer | None:
     :raise IdempotencyKeyReused: the key's answer is of a different request.
     """
     try:
-        raw = redis_store.client.set(
-            _redis_key(user_id, retry),
-            _dumps(Answer(**{**asdict(refusal), "fingerprint": retry.fingerprint})),
-            nx=True, get=True, ex=int(KEPT.total_seconds()))
+        return _loaded(_kept_for_a_day(user_id, retry, refusal, nx=True, get=True), retry)
     except redis.RedisError:
         return None
-    return None if raw is None else _checked(_loads(raw), retry)
 
 
 def refusal(answer: Answer) -> ServiceError | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import uuid
 
 import redis
@@ -69,6 +70,6 @@ def _renew(client: redis.Redis, process: str) -> None:
 
 
 def _keep_alive(client: redis.Redis, process: str, pid: int) -> None:
-    stop = threading.Event()
-    while os.getpid() == pid and not stop.wait(ALIVE_MS / 3000):
+    while os.getpid() == pid:
+        time.sleep(ALIVE_MS / 3000)
         _renew(client, process)
