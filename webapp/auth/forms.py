@@ -6,6 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
+from webapp.auth.schemas import PASSWORD_RULE
 from webapp.auth.services import NAME_MAX, PASSWORD_MAX, PASSWORD_MIN
 
 
@@ -21,5 +22,5 @@ class SignupForm(FlaskForm):
     password = PasswordField(
         "Password",
         validators=[DataRequired(), Length(min=PASSWORD_MIN, max=PASSWORD_MAX)],
-        description=f"{PASSWORD_MIN} to {PASSWORD_MAX} characters.",
+        description=PASSWORD_RULE,
     )

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from webapp.auth.services import (
     NAME_MAX,
@@ -18,6 +25,8 @@ from webapp.errors import Invalid
 from webapp.validation import SINGLE_LINE
 
 EMAIL_MAX = 254
+PASSWORD_RULE = (f"{PASSWORD_MIN} to {PASSWORD_MAX} characters, hard to guess: no repeats, "
+                 "sequences, common passwords or your own email or name.")
 
 Email = Annotated[str, StringConstraints(min_length=3, max_length=EMAIL_MAX),
                   Field(json_schema_extra={"format": "email"})]
@@ -40,7 +49,7 @@ class SignupIn(BaseModel):
     email: Email
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                            max_length=NAME_MAX), SINGLE_LINE]
-    password: Password = Field(description=f"{PASSWORD_MIN} to {PASSWORD_MAX} characters.")
+    password: Password = Field(description=PASSWORD_RULE)
 
     @field_validator("email")
     @classmethod
@@ -54,8 +63,11 @@ class SignupIn(BaseModel):
 
     @field_validator("password")
     @classmethod
-    def _password(cls, value: str) -> str:
-        return _service_rule(check_password, value)
+    def _password(cls, value: str, info: ValidationInfo) -> str:
+        # Judged with the person's own email and name (validated before it), which it
+        # must not lean on.
+        return _service_rule(lambda password: check_password(
+            password, email=info.data.get("email"), name=info.data.get("name")), value)
 
 
 class LoginIn(BaseModel):

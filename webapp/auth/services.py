@@ -11,6 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.auth import directory
 from webapp.auth.models import User
+from webapp.auth.passwords import PASSWORD_MAX, PASSWORD_MIN, check_password  # noqa: F401
 from webapp.database import on_commit, write_session
 from webapp.errors import Conflict, Invalid
 from webapp.extensions import db
@@ -19,15 +20,8 @@ from webapp.extensions import db
 # private installations and test rigs, and deliverability is the SMTP server's business.
 email_validator.SPECIAL_USE_DOMAIN_NAMES = []
 
-PASSWORD_MIN, PASSWORD_MAX = 12, 128
 MAX_USER_ID = 2**31 - 1  # PostgreSQL's integer
 NAME_MAX = 100
-# The most common long passwords in breach corpora; the length rule stops the rest.
-COMMON_PASSWORDS = frozenset({
-    "password1234", "123456789012", "1234567890123", "12345678910", "qwertyuiopas",
-    "passwordpassword", "111111111111", "000000000000", "abcdefghijkl", "iloveyou1234",
-    "password12345", "qwerty123456", "1q2w3e4r5t6y", "welcome12345", "administrator",
-})
 
 
 class EmailTaken(Conflict):
@@ -53,16 +47,6 @@ def check_name(raw: str) -> str:
     return name
 
 
-def check_password(password: str) -> str:
-    if not isinstance(password, str) or not PASSWORD_MIN <= len(password) <= PASSWORD_MAX:
-        raise Invalid(f"Password: {PASSWORD_MIN} to {PASSWORD_MAX} characters.",
-                      code="invalid_password")
-    if password.lower() in COMMON_PASSWORDS:
-        raise Invalid("Password: that one is too common; choose another.",
-                      code="invalid_password")
-    return password
-
-
 def hash_password(password: str) -> str:
     return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
@@ -73,8 +57,9 @@ def create_user(email: str, name: str, password: str, *, is_organizer: bool = Fa
     :raise Invalid: a field is not acceptable (the message says which).
     :raise EmailTaken: the address already has an account.
     """
-    user = User(email=normalize_email(email), name=check_name(name),
-                password_hash=hash_password(check_password(password)),
+    email, name = normalize_email(email), check_name(name)
+    user = User(email=email, name=name,
+                password_hash=hash_password(check_password(password, email=email, name=name)),
                 is_organizer=is_organizer)
     try:
         with write_session() as session:

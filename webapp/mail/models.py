@@ -32,6 +32,13 @@ class MailKind(StrEnum):
     WAITLISTED = "waitlisted"
     PROMOTED = "promoted"
     CANCELLATION = "cancellation"
+    # About the account, not an event: no event_id, no registration_id.
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a kind, not a secret
+    VERIFY_EMAIL = "verify_email"
+    ACCOUNT_EXISTS = "account_exists"  # someone tried to sign up with this address
+
+
+ACCOUNT_MAIL = (MailKind.PASSWORD_RESET, MailKind.VERIFY_EMAIL, MailKind.ACCOUNT_EXISTS)
 
 
 class MailStatus(StrEnum):
@@ -49,6 +56,11 @@ class OutboxMessage(db.Model):
         CheckConstraint(one_of("kind", MailKind), name="kind_known"),
         CheckConstraint(one_of("status", MailStatus), name="status_known"),
         CheckConstraint("attempts >= 0", name="attempts_positive"),
+        # An event's email names its event and registration; an account's email neither.
+        CheckConstraint("(event_id IS NULL) = (registration_id IS NULL)",
+                        name="event_with_registration"),
+        CheckConstraint("(event_id IS NULL) = (" + one_of("kind", ACCOUNT_MAIL) + ")",
+                        name="account_mail_has_no_event"),
         CheckConstraint("(status = 'sent') = (sent_at IS NOT NULL)", name="sent_at_when_sent"),
         # The sweeper's question: which unsent rows are due?
         Index("ix_outbox_status_due_at", "status", "due_at"),
@@ -58,10 +70,12 @@ class OutboxMessage(db.Model):
         BigInteger().with_variant(Integer, "sqlite"), primary_key=True
     )
     kind: Mapped[str] = mapped_column(String(16))
-    event_id: Mapped[int] = mapped_column(ForeignKey("events.id"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id"), index=True,
+                                                 nullable=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     # The calendar entry this message adds or removes (UID per registration row).
-    registration_id: Mapped[int] = mapped_column(ForeignKey("registrations.id"))
+    registration_id: Mapped[int | None] = mapped_column(ForeignKey("registrations.id"),
+                                                        nullable=True)
     # Waitlist position when the message was written (waitlist-joined emails).
     position: Mapped[int | None] = mapped_column(Integer, nullable=True)
     status: Mapped[str] = mapped_column(String(16), default=MailStatus.PENDING)
@@ -73,7 +87,7 @@ class OutboxMessage(db.Model):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
-    event: Mapped[Event] = relationship("Event")
+    event: Mapped[Event | None] = relationship("Event")
     user: Mapped[User] = relationship("User")
 
     def __repr__(self) -> str:
