@@ -2,8 +2,8 @@
 
 Rows are written in their own short transaction (or in the caller's, when the
 event is part of a change the caller commits), and also logged as one JSON line
-on the `turnout.security` logger. Nothing here reads the request: the web layer
-passes an Origin (client address and request id) in.
+on the `turnout.security` logger. Services never read the request: the web layer
+passes them an Origin (client address and request id), made by Origin.of_request().
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from flask import g, request
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
@@ -29,6 +30,11 @@ class Origin:
 
     ip: str | None = None
     request_id: str | None = None
+
+    @classmethod
+    def of_request(cls) -> Origin:
+        """The current request's origin; the web layer hands it to services."""
+        return cls(ip=request.remote_addr, request_id=g.get("request_id"))
 
 
 NOWHERE = Origin()  # the command line, the worker

@@ -7,6 +7,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from webapp.auth import directory
@@ -98,14 +99,44 @@ def load_session_user(session_id: str) -> User | None:
 
 
 def sign_out_everywhere(user_id: int) -> None:
-    """Invalidate every session and token of this person (sign-out, password change)."""
+    """Invalidate every session and token of this person (sign-out, deleted account)."""
     with write_session() as session:
-        version = session.scalar(update(User).where(User.id == user_id)
-                                 .values(session_version=User.session_version + 1)
-                                 .returning(User.session_version))
-        if version is None:
-            return
-        # Before the commit (the row is locked) and after it: a copy of the person
-        # read from SQL in between can never bring the old version back.
-        directory.revoke(user_id, version)
-        on_commit(session, lambda: directory.revoke(user_id, version))
+        _bump_version(session, user_id)
+
+
+def set_password(user_id: int, password: str, *, only_at_version: int | None = None,
+                 session: Session | None = None) -> int | None:
+    """Store a new password and sign out every session and token of this person.
+
+    The password must already have passed check_password. With `only_at_version`,
+    nothing changes unless the person is still at that session_version: a reset
+    link (which carries the version it was made at) then works once, even when
+    two requests use it at the same time. Runs in `session`'s transaction when
+    given, else in its own.
+
+    :return: the new session_version (a caller that keeps its own session signed
+      in logs in again with it), or None when nothing changed.
+    """
+    if session is None:
+        with write_session() as own:
+            return set_password(user_id, password, only_at_version=only_at_version,
+                                session=own)
+    return _bump_version(session, user_id, only_at_version=only_at_version,
+                         password_hash=hash_password(password))
+
+
+def _bump_version(session: Session, user_id: int, *, only_at_version: int | None = None,
+                  **values) -> int | None:
+    """The one write that ends every session and token: session_version + 1 (plus `values`)."""
+    statement = update(User).where(User.id == user_id)
+    if only_at_version is not None:
+        statement = statement.where(User.session_version == only_at_version)
+    version = session.scalar(statement.values(session_version=User.session_version + 1,
+                                              **values).returning(User.session_version))
+    if version is None:
+        return None
+    # Before the commit (the row is locked) and after it: a copy of the person
+    # read from SQL in between can never bring the old version back.
+    directory.revoke(user_id, version)
+    on_commit(session, lambda: directory.revoke(user_id, version))
+    return version
