@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -40,6 +41,31 @@ def create_user_command(email: str, name: str, password: str, organizer: bool) -
     click.echo(f"Created {role} {user.email} (id {user.id}).")
 
 
+def _set_organizer(email: str, organizer: bool) -> None:
+    from webapp.auth.services import set_organizer
+
+    try:
+        user = set_organizer(email, organizer)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    role = "an organizer" if organizer else "an attendee"
+    click.echo(f"{user.email} (id {user.id}) is {role}; their sessions and tokens were ended.")
+
+
+@users_cli.command("grant-organizer")
+@click.argument("email")
+def grant_organizer_command(email: str) -> None:
+    """Let an account create and manage events."""
+    _set_organizer(email, True)
+
+
+@users_cli.command("revoke-organizer")
+@click.argument("email")
+def revoke_organizer_command(email: str) -> None:
+    """Take the organizer role away: at once, on every page and API call."""
+    _set_organizer(email, False)
+
+
 @seats_cli.command("reconcile")
 def reconcile_command() -> None:
     """Rebuild Redis seat counters from SQL for every upcoming event; report drift."""
@@ -71,7 +97,7 @@ def reconcile_command() -> None:
         raise click.ClickException(f"{busy}; run it again when the rush is over.")
 
 
-def seed_demo_data() -> list[str]:
+def seed_demo_data(password: str = DEMO_PASSWORD) -> list[str]:
     """Demo accounts and a realistic spread of upcoming events; safe to run twice."""
     from webapp.auth.models import User
     from webapp.auth.services import create_user
@@ -84,7 +110,7 @@ def seed_demo_data() -> list[str]:
     for email, name, organizer in DEMO_ACCOUNTS:
         user = db.session.scalar(select(User).where(User.email == email))
         if user is None:
-            user = create_user(email, name, DEMO_PASSWORD, is_organizer=organizer)
+            user = create_user(email, name, password, is_organizer=organizer)
             lines.append(f"created {email}")
         users[email] = user
     if db.session.scalar(select(Event.id).limit(1)) is not None:
@@ -126,9 +152,17 @@ def register_commands(app: Flask) -> None:
 
     @app.cli.command("seed")
     def seed_command() -> None:
-        """Load demo accounts and events (idempotent)."""
-        for line in seed_demo_data():
+        """Load demo accounts and events (idempotent).
+
+        The README's demo password is public: a production database (TURNOUT_ENV=production)
+        gets a random one instead, shown here once.
+        """
+        if app.config.get("TURNOUT_ENV") == "production":
+            password, note = secrets.token_urlsafe(15), ", shown once: production"
+        else:
+            password, note = DEMO_PASSWORD, ""
+        for line in seed_demo_data(password):
             click.echo(line)
-        click.echo(f"Demo accounts (password {DEMO_PASSWORD}):")
+        click.echo(f"Demo accounts (password {password}{note}):")
         for email, _name, organizer in DEMO_ACCOUNTS:
             click.echo(f"  {email}{'  (organizer)' if organizer else ''}")
