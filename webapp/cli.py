@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from webapp.errors import ServiceError
@@ -39,6 +39,21 @@ def create_user_command(email: str, name: str, password: str, organizer: bool) -
         raise click.ClickException(exc.message) from exc
     role = "organizer" if user.is_organizer else "attendee"
     click.echo(f"Created {role} {user.email} (id {user.id}).")
+
+
+@click.command("security-log")
+@click.option("--email", help="Only events about this address (its account, or attempts).")
+@click.option("--kind", help="Only this kind, e.g. sign_in_failed.")
+@click.option("--limit", default=100, show_default=True, help="The most recent N events.")
+@with_appcontext
+def security_log_command(email: str | None, kind: str | None, limit: int) -> None:
+    """The security audit trail (operators only: it holds addresses and client IPs)."""
+    from webapp.auth.audit import recent
+
+    for event in reversed(recent(email=email, kind=kind, limit=limit)):
+        click.echo("\t".join(str(value or "-") for value in (
+            event.occurred_at.isoformat(timespec="seconds"), event.kind, event.user_id,
+            event.email, event.ip, event.request_id, event.detail)))
 
 
 def _set_organizer(email: str, organizer: bool) -> None:
@@ -149,6 +164,7 @@ def seed_demo_data(password: str = DEMO_PASSWORD) -> list[str]:
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(seats_cli)
+    app.cli.add_command(security_log_command)
 
     @app.cli.command("seed")
     def seed_command() -> None:

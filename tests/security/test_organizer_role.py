@@ -116,3 +116,15 @@ def test_cli_refuses_an_unknown_address_and_a_repeat_changes_nothing(app, make_u
     assert cli(app, "revoke-organizer", user.email).exit_code == 0  # already an attendee
     assert Api(app).get("/api/users/me", token=token).status_code == 200  # nothing ended
     assert security_kinds(app, user.id) == []
+
+
+def test_operators_read_the_trail_with_flask_security_log(app, host):
+    user = host[0]
+    assert cli(app, "revoke-organizer", user.email).exit_code == 0
+    result = app.test_cli_runner().invoke(args=["security-log", "--email", user.email])
+    assert result.exit_code == 0, result.output
+    lines = [line.split("\t") for line in result.output.splitlines()]
+    assert [line[1] for line in lines] == ["role_revoked"]
+    assert lines[0][2:4] == [str(user.id), user.email]
+    other = app.test_cli_runner().invoke(args=["security-log", "--email", "x@example.org"])
+    assert other.exit_code == 0 and other.output == ""
