@@ -100,8 +100,7 @@ def sign_in(email: str, password: str, *, door: str) -> SignIn:
     refund(taken)
     audit.record(SecurityKind.SIGN_IN, user_id=user.id, email=user.email, origin=origin,
                  detail=door)
-    device = attempt.device if attempt.user_id == user.id else None
-    return SignIn(user, device or secrets.token_urlsafe(16))
+    return SignIn(user, attempt.device or secrets.token_urlsafe(16))  # a known browser stays one
 
 
 def attempt_for(email: object, device_cookie: str | None) -> Attempt:
