@@ -110,6 +110,19 @@ def test_an_address_that_does_not_parse_is_counted_too(app):
     assert api_login(app, "not an address", WRONG).status_code == 429
 
 
+@pytest.mark.parametrize("email", ["a\x00b@turnout.test", "/_\u04e6\U000947c4\x1e:r", "\x00"])
+def test_an_address_no_database_would_store_is_still_counted_and_recorded(app, email):
+    """NUL and control characters (found by schemathesis): a 401, never a 500."""
+    from webapp.auth.models import SecurityKind
+
+    statuses = [api_login(app, email, WRONG).status_code for _ in range(6)]
+    assert statuses == [401] * 5 + [429]
+    failed = security_events(app, SecurityKind.SIGN_IN_FAILED)
+    assert len(failed) == 5
+    assert {e.email for e in failed} == {failed[0].email}
+    assert failed[0].email.isascii() and failed[0].email.isprintable()  # escaped
+
+
 # --- the owner is not locked out, guessing stays bounded ----------------------------------
 
 def test_an_attackers_failures_do_not_lock_the_owner_out(app, make_user):

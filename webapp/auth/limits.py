@@ -63,7 +63,7 @@ class Counter:
 class Attempt:
     """Who a sign-in attempt is for, and from where."""
 
-    account: str  # the normalized address, or "raw:" and what was typed, lower-cased
+    account: str  # the normalized address, or "raw:" and what was typed (lower-cased, escaped)
     address: str | None  # the normalized address when it parses
     user_id: int | None  # the account's owner, when the address has one
     device: str | None  # the id of a valid device cookie naming that owner
@@ -110,7 +110,10 @@ def attempt_for(email: object, device_cookie: str | None) -> Attempt:
     try:
         address = services.normalize_email(raw)
     except Invalid:
-        return Attempt("raw:" + raw.strip().lower(), None, None, None)
+        # Escaped: what was typed may hold NUL or lone surrogates, which neither a hash
+        # nor PostgreSQL (the audit trail) accepts.
+        typed = raw.strip().lower().encode("unicode_escape").decode("ascii")
+        return Attempt("raw:" + typed, None, None, None)
     user_id = db.session.scalar(select(User.id).where(User.email == address))
     device = read_device_cookie(device_cookie)
     if device is None or user_id is None or device[0] != user_id:
