@@ -47,7 +47,7 @@ def _refuse_a_weak_secret(app: Flask) -> None:
 
 def configure_extensions(app: Flask) -> None:
     from webapp import database, logs
-    from webapp.auth.services import load_session_user
+    from webapp.auth import sessions
     from webapp.auth.tokens import load_token_user
     from webapp.extensions import csrf, db, limiter, login_manager, mail, migrate, redis_store
     from webapp.htmx import full_redirect
@@ -66,7 +66,8 @@ def configure_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in first."
     login_manager.login_message_category = "info"
-    login_manager.user_loader(load_session_user)
+    login_manager.user_loader(sessions.load_user)  # the session's lifetimes, then its person
+    sessions.init_app(app)
     login_manager.request_loader(load_token_user)  # API bearer tokens, /api/ only
 
     @login_manager.unauthorized_handler

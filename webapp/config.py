@@ -152,6 +152,20 @@ def from_env() -> dict:
         "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_LOGIN_ACCOUNT": os.environ.get("RATELIMIT_LOGIN_ACCOUNT", "5 per minute"),
         "RATELIMIT_LOGIN_IP": os.environ.get("RATELIMIT_LOGIN_IP", "20 per minute"),
+        # Sign-in (webapp/auth/limits.py): RATELIMIT_LOGIN_ACCOUNT counts failures per account
+        # and client address (or per known browser), RATELIMIT_LOGIN_ACCOUNT_TOTAL failures per
+        # account from everywhere (ASVS: at most 100 an hour); a browser that signed in keeps
+        # a device cookie that spares it the account-wide ceiling.
+        "RATELIMIT_LOGIN_ACCOUNT_TOTAL": os.environ.get("RATELIMIT_LOGIN_ACCOUNT_TOTAL",
+                                                        "50 per hour"),
+        "LOGIN_DEVICE_COOKIE_SECONDS": env_int("LOGIN_DEVICE_COOKIE_SECONDS", 180 * 24 * 3600),
+        # Session lifetimes, enforced on the server (webapp/auth/sessions.py); "Keep me
+        # signed in" raises the idle limit and makes the cookie outlive the browser.
+        "SESSION_ABSOLUTE_SECONDS": env_int("SESSION_ABSOLUTE_SECONDS", 30 * 24 * 3600),
+        "SESSION_IDLE_SECONDS": env_int("SESSION_IDLE_SECONDS", 12 * 3600),
+        "SESSION_REMEMBER_IDLE_SECONDS": env_int("SESSION_REMEMBER_IDLE_SECONDS", 7 * 24 * 3600),
+        # The cookie is written when the session changes (last-seen: once a minute at most).
+        "SESSION_REFRESH_EACH_REQUEST": False,
         # Copies of signed-in people in Redis (webapp/auth/directory.py); 0 = read SQL each time.
         "USER_CACHE_SECONDS": env_int("USER_CACHE_SECONDS", 1800),
         # JSON API: bearer tokens live 12 h (sign-out revokes them sooner); bodies stay small.
