@@ -19,13 +19,14 @@ def cli(app, *args):
     return app.test_cli_runner().invoke(args=["users", *args])
 
 
-def security_kinds(app, user_id):
+def role_changes(app, user_id):
     from webapp.auth.models import SecurityEvent
     from webapp.database import read_session
 
     with app.app_context(), read_session() as s:
         return [e.kind for e in s.scalars(select(SecurityEvent)
-                                          .where(SecurityEvent.user_id == user_id))]
+                                          .where(SecurityEvent.user_id == user_id))
+                if e.kind.startswith("role_")]
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def test_revoking_the_role_ends_control_at_once_on_pages_and_api(app, host, coun
     answers = organizer_answers(app, fresh)
     assert set(answers.values()) == {403}, answers
     assert counts(event.id)["confirmed"] == 1  # the attendee kept their seat
-    assert security_kinds(app, user.id).count("role_revoked") == 1
+    assert role_changes(app, user.id).count("role_revoked") == 1
 
 
 def test_granting_the_role_back_restores_control(app, host):
@@ -91,7 +92,7 @@ def test_granting_the_role_back_restores_control(app, host):
     assert page.get(f"/organizer/events/{event.id}").status_code == 200
     assert Api(app).get(f"/api/events/{event.id}/registrations",
                         token=fresh[4]).status_code == 200
-    assert security_kinds(app, user.id) == ["role_revoked", "role_granted"]
+    assert role_changes(app, user.id) == ["role_revoked", "role_granted"]
 
 
 def test_the_owner_check_itself_demands_the_role(app_ctx, make_user, make_event):
@@ -115,7 +116,7 @@ def test_cli_refuses_an_unknown_address_and_a_repeat_changes_nothing(app, make_u
     token = Api(app).token(user.email)
     assert cli(app, "revoke-organizer", user.email).exit_code == 0  # already an attendee
     assert Api(app).get("/api/users/me", token=token).status_code == 200  # nothing ended
-    assert security_kinds(app, user.id) == []
+    assert role_changes(app, user.id) == []
 
 
 def test_operators_read_the_trail_with_flask_security_log(app, host):
@@ -124,7 +125,10 @@ def test_operators_read_the_trail_with_flask_security_log(app, host):
     result = app.test_cli_runner().invoke(args=["security-log", "--email", user.email])
     assert result.exit_code == 0, result.output
     lines = [line.split("\t") for line in result.output.splitlines()]
-    assert [line[1] for line in lines] == ["role_revoked"]
-    assert lines[0][2:4] == [str(user.id), user.email]
+    # Oldest first: the host's two sign-ins (page, API), then the role change.
+    assert [line[1] for line in lines] == ["sign_in", "sign_in", "role_revoked"]
+    assert lines[-1][2:4] == [str(user.id), user.email]
+    only = app.test_cli_runner().invoke(args=["security-log", "--kind", "role_revoked"])
+    assert [line.split("\t")[1] for line in only.output.splitlines()] == ["role_revoked"]
     other = app.test_cli_runner().invoke(args=["security-log", "--email", "x@example.org"])
     assert other.exit_code == 0 and other.output == ""
