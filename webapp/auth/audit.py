@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from flask import g, request
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from webapp.auth.models import SecurityEvent, SecurityKind
@@ -68,3 +68,10 @@ def events_of(user_id: int) -> list[SecurityEvent]:
     """A person's own security events, oldest first (their data export)."""
     return list(db.session.scalars(select(SecurityEvent).where(SecurityEvent.user_id == user_id)
                                    .order_by(SecurityEvent.id)))
+
+
+def forget_address(user_id: int, *, session: Session) -> None:
+    """In the caller's transaction (an account deletion): the person's events keep their
+    kind, time, client address and request id for operators, but no longer their email."""
+    session.execute(update(SecurityEvent).where(SecurityEvent.user_id == user_id)
+                    .values(email=None))
