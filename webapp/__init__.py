@@ -89,6 +89,7 @@ def configure_blueprints(app: Flask) -> None:
 
     # Before any rule is added: every id in a URL is <id:...>, 1 to 2**31 - 1.
     app.url_map.converters["id"] = IdConverter
+    from webapp.accounts import bp as accounts_bp
     from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
     from webapp.events import bp as events_bp
@@ -104,6 +105,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(organizer_bp)
+    app.register_blueprint(accounts_bp)
 
 
 # htmx runs with allowEval and inline indicator styles off, so nothing inline is needed.
