@@ -133,8 +133,11 @@ def configure_security(app: Flask) -> None:
         h.setdefault("X-Frame-Options", "DENY")
         if app.config["SESSION_COOKIE_SECURE"]:
             h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        # Pages, fragments and JSON speak of a signed-in person (their registrations,
+        # attendee lists, data export) or may: nothing in between keeps a copy. A view
+        # that is safe to cache says so itself.
         if request.endpoint != "static" and "Cache-Control" not in h:
-            h["Cache-Control"] = "no-store" if response.mimetype == "text/html" else "no-cache"
+            h["Cache-Control"] = "no-store"
         return response
 
 
