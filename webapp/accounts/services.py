@@ -165,7 +165,7 @@ def delete_account(user_id: int, *, current_password: str | None = None,
     3. cancel every live place at an event that has not ended, each through the
        registration service exactly as the person's own cancel (the next on the
        waitlist is promoted and told). A failure here leaves the account as it was,
-       minus the places already cancelled: deleting again finishes the job;
+       signed out and minus the places already cancelled: deleting again finishes it;
     4. one transaction: the row anonymized (auth.services.anonymize), the person's
        Idempotency-Keys deleted, unsent email to them withdrawn, their address taken
        out of their security events, ACCOUNT_DELETED recorded. If a place appeared
