@@ -38,14 +38,17 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 @dataclass(frozen=True)
 class Access:
     """Who may use a route; `tolerated`: refusals that still mean "let through, but no"
-    (e.g. 404 not_registered for someone who holds no place)."""
+    (e.g. 404 not_registered for someone who holds no place). `consumes_caller`: the
+    route deletes whoever calls it, so each call is made by a fresh person (the event's
+    organizer stays: they own the world's event and are refused with 409)."""
 
     level: str
     tolerated: frozenset[int] = field(default_factory=frozenset)
+    consumes_caller: bool = False
 
 
-def access(level: str, *tolerated: int) -> Access:
-    return Access(level, frozenset(tolerated))
+def access(level: str, *tolerated: int, consumes_caller: bool = False) -> Access:
+    return Access(level, frozenset(tolerated), consumes_caller)
 
 
 # (method, rule) -> who may use it; rules are written without converters ("<event_id>").
@@ -67,6 +70,10 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("GET", "/events/<event_id>/confirmation"): access(SIGNED_IN),
     ("GET", "/dashboard"): access(SIGNED_IN),
     ("GET", "/me/events"): access(SIGNED_IN),
+    # your account (an empty form is a 422, an organizer of a live event a 409)
+    ("GET", "/account"): access(SIGNED_IN),
+    ("POST", "/account/password"): access(SIGNED_IN),
+    ("POST", "/account/delete"): access(SIGNED_IN),
     # organizer pages
     ("GET", "/organizer/"): access(ORGANIZER),
     ("GET", "/organizer/events/new"): access(ORGANIZER),
@@ -86,6 +93,10 @@ ROUTES: dict[tuple[str, str], Access] = {
     ("POST", "/api/auth/login"): access(PUBLIC),
     ("POST", "/api/auth/logout"): access(SIGNED_IN),
     ("GET", "/api/users/me"): access(SIGNED_IN),
+    ("POST", "/api/users/me/password"): access(SIGNED_IN),
+    ("GET", "/api/users/me/export"): access(SIGNED_IN),
+    # 409 owns_events for the event's organizer; the others are deleted.
+    ("DELETE", "/api/users/me"): access(SIGNED_IN, 409, consumes_caller=True),
     ("GET", "/api/events"): access(PUBLIC),
     ("GET", "/api/events/<event_id>"): access(PUBLIC),
     ("GET", "/api/events/<event_id>/capacity"): access(PUBLIC),
@@ -168,8 +179,11 @@ def test_every_route_answers_each_identity_as_classified(app, make_user, make_ev
             continue
         world = fresh_world()
         url = build_url(app, rule, endpoint, method, world)
+        callers = people
+        if entry.consumes_caller:
+            callers = {**people, ATTENDEE: make_user(), OTHER_ORGANIZER: make_user(organizer=True)}
         for identity in IDENTITIES:
-            user = people.get(identity)
+            user = callers.get(identity)
             for htmx in (False, True) if _is_page(rule) and identity == ANONYMOUS else (False,):
                 response = call(app, method, url, user, htmx=htmx)
                 problem = judge(entry, identity, rule, response, method, htmx)

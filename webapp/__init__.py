@@ -105,6 +105,7 @@ def configure_blueprints(app: Flask) -> None:
 
     # Before any rule is added: every id in a URL is <id:...>, 1 to 2**31 - 1.
     app.url_map.converters["id"] = IdConverter
+    from webapp.accounts import bp as accounts_bp
     from webapp.api import bp as api_bp
     from webapp.auth import bp as auth_bp
     from webapp.events import bp as events_bp
@@ -120,6 +121,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(api_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(organizer_bp)
+    app.register_blueprint(accounts_bp)
 
 
 # htmx runs with allowEval and inline indicator styles off, so nothing inline is needed.
@@ -147,8 +149,11 @@ def configure_security(app: Flask) -> None:
         h.setdefault("X-Frame-Options", "DENY")
         if app.config["SESSION_COOKIE_SECURE"]:
             h.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+        # Pages, fragments and JSON speak of a signed-in person (their registrations,
+        # attendee lists, data export) or may: nothing in between keeps a copy. A view
+        # that is safe to cache says so itself.
         if request.endpoint != "static" and "Cache-Control" not in h:
-            h["Cache-Control"] = "no-store" if response.mimetype == "text/html" else "no-cache"
+            h["Cache-Control"] = "no-store"
         return response
 
 

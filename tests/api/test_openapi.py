@@ -20,6 +20,10 @@ SPEC_TABLE = {  # SPEC.md "JSON API": method and path -> the success status
     ("delete", "/api/events/{event_id}/registrations/{user_id}"): "204",
     ("get", "/api/me/registrations"): "200",
     ("get", "/api/events/{event_id}/registrations"): "200",
+    # Part 2 "Accounts"
+    ("post", "/api/users/me/password"): "204",
+    ("get", "/api/users/me/export"): "200",
+    ("delete", "/api/users/me"): "204",
 }
 
 
@@ -71,6 +75,10 @@ def test_documented_error_statuses(document):
     assert "not_registered" in described[
         ("delete", "/api/events/{event_id}/registrations/me")]["404"]["description"]
     assert "email_taken" in described[("post", "/api/auth/signup")]["409"]["description"]
+    password = described[("post", "/api/users/me/password")]
+    assert "invalid_credentials" in password["401"]["description"]
+    assert "invalid_password" in password["400"]["description"]
+    assert "owns_events" in described[("delete", "/api/users/me")]["409"]["description"]
     for _m, _p, spec in _operations(document):
         assert "500" in spec["responses"]
 

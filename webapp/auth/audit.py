@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 
 from flask import g, request
-from sqlalchemy import insert, or_, select
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from webapp.auth.models import SecurityEvent, SecurityKind, User
@@ -83,3 +83,10 @@ def recent(*, email: str | None = None, kind: str | None = None,
     if kind:
         statement = statement.where(SecurityEvent.kind == kind)
     return list(db.session.scalars(statement.order_by(SecurityEvent.id.desc()).limit(limit)))
+
+
+def forget_address(user_id: int, *, session: Session) -> None:
+    """In the caller's transaction (an account deletion): the person's events keep their
+    kind, time, client address and request id for operators, but no longer their email."""
+    session.execute(update(SecurityEvent).where(SecurityEvent.user_id == user_id)
+                    .values(email=None))

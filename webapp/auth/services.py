@@ -17,6 +17,7 @@ from webapp.auth.passwords import PASSWORD_MAX, PASSWORD_MIN, check_password  # 
 from webapp.database import on_commit, write_session
 from webapp.errors import Conflict, Invalid, NotFound
 from webapp.extensions import db
+from webapp.sqltypes import utcnow
 
 # Addresses are checked for syntax only; reserved names (.test, .local) are fine for
 # private installations and test rigs, and deliverability is the SMTP server's business.
@@ -147,6 +148,37 @@ def set_password(user_id: int, password: str, *, only_at_version: int | None = N
                                 session=own)
     return _bump_version(session, user_id, only_at_version=only_at_version,
                          password_hash=hash_password(password))
+
+
+# A deleted account's row: no address, no name, no password (not a hash: nothing matches it).
+DELETED_NAME = "Deleted account"
+UNUSABLE_PASSWORD_HASH = "!deleted"  # noqa: S105 - matches no password
+
+
+def tombstone_email(user_id: int) -> str:
+    """A deleted account's address: unique, lower case, never deliverable (RFC 2606 .invalid)."""
+    return f"deleted-{int(user_id)}@deleted.invalid"
+
+
+def anonymize(user_id: int, *, session: Session) -> int | None:
+    """Turn the person's row into an anonymous tombstone and end every session and token,
+    in `session`'s transaction (the caller's, which deletes the rest of the account).
+
+    The row stays, so registrations, the activity log and events keep pointing at
+    someone; its address is free for a new sign-up at once.
+
+    :return: the new session_version, or None when there is no such live account
+      (never was, or deleted already: a second deletion changes nothing).
+    """
+    version = session.scalar(select(User.session_version)
+                             .where(User.id == user_id, User.deleted_at.is_(None))
+                             .with_for_update())
+    if version is None:
+        return None
+    return _bump_version(session, user_id, only_at_version=version,
+                         email=tombstone_email(user_id), name=DELETED_NAME,
+                         password_hash=UNUSABLE_PASSWORD_HASH, is_organizer=False,
+                         email_verified_at=None, deleted_at=utcnow())
 
 
 def _bump_version(session: Session, user_id: int, *, only_at_version: int | None = None,

@@ -80,6 +80,23 @@ def enqueue_after_commit(session: Session, outbox_id: int) -> None:
     ids.append(outbox_id)
 
 
+WITHDRAWN_ACCOUNT_DELETED = "not sent: the account was deleted"
+
+
+def withdraw_mail_to(session: Session, user_id: int) -> int:
+    """In the caller's transaction (an account deletion): every unsent email to this person
+    is never sent. Marked failed with the reason, so neither a job nor the sweeper claims it
+    again; a job already sending finds its claim gone when it records the outcome."""
+    return session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.user_id == user_id,
+               OutboxMessage.status.in_((MailStatus.PENDING, MailStatus.SENDING)))
+        .values(status=MailStatus.FAILED, claimed_at=None,
+                last_error=WITHDRAWN_ACCOUNT_DELETED)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+
+
 # --- enqueueing ---------------------------------------------------------------
 
 def email_queue() -> Queue:

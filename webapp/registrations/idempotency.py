@@ -237,3 +237,9 @@ def purge(now: datetime | None = None) -> int:
     with write_session() as session:
         return session.execute(
             delete(KEYS).where(KEYS.c.created_at < (now or utcnow()) - KEPT)).rowcount
+
+
+def forget(session, user_id: int) -> int:
+    """In the caller's transaction (an account deletion): drop every key of this person.
+    Their Redis copies hold no more than the answer and expire within a day."""
+    return session.execute(delete(KEYS).where(KEYS.c.user_id == user_id)).rowcount
