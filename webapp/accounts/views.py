@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import current_app, flash, request, session, url_for
+from flask import flash, session, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from webapp.accounts import bp, services
@@ -54,13 +54,12 @@ def change_password():
 
 def _stay_signed_in(user) -> None:
     """The password change ended every session, this one too: sign this browser in again
-    at the new session_version, keeping the session as it is (no session.clear(): what
-    it holds, such as when it began, still holds) and "keep me signed in" if it was on."""
+    at the new session_version, keeping the session as it is (no session.clear(): when
+    it began and "keep me signed in" still hold, webapp/auth/sessions.py)."""
     if user is None:
         logout_user()
         return
-    remember_cookie = current_app.config.get("REMEMBER_COOKIE_NAME", "remember_token")
-    login_user(user, remember=remember_cookie in request.cookies)
+    login_user(user)
 
 
 @bp.post("/account/delete")
