@@ -20,7 +20,7 @@ from functools import cache
 from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from webapp.errors import EventFull, Invalid, NotFound
+from webapp.errors import Busy, EventFull, Invalid, NotFound
 from webapp.events.models import MAX_CAPACITY, Event
 from webapp.mail.models import MailKind, OutboxMessage
 from webapp.mail.services import mail_row
@@ -42,14 +42,26 @@ TAKE_SEAT = (
     .where(EVENTS.c.id == bindparam("event_id"), *SEAT_IS_FREE)
     .values(confirmed_count=EVENTS.c.confirmed_count + 1)
 )
+# A waitlist place only while no seat is free: a seat freed between TAKE_SEAT and this
+# statement (a cancel that committed while we waited for its lock, PostgreSQL then
+# re-reading the row) would otherwise stay empty beside a queue that starts with us.
+NO_SEAT_IS_FREE = or_(EVENTS.c.confirmed_count >= EVENTS.c.capacity,
+                      EVENTS.c.waitlisted_count > 0)
 TAKE_WAITLIST_PLACE = (
     update(EVENTS)
     .where(EVENTS.c.id == bindparam("event_id"), EVENTS.c.waitlist_enabled.is_(True),
            or_(EVENTS.c.waitlist_capacity.is_(None),
-               EVENTS.c.waitlisted_count < EVENTS.c.waitlist_capacity))
+               EVENTS.c.waitlisted_count < EVENTS.c.waitlist_capacity),
+           NO_SEAT_IS_FREE)
     .values(waitlisted_count=EVENTS.c.waitlisted_count + 1)
     .returning(EVENTS.c.waitlisted_count)
 )
+
+
+SEAT_FREE_NOW = select(EVENTS.c.id).where(EVENTS.c.id == bindparam("event_id"), *SEAT_IS_FREE)
+# A new round needs a commit that freed a seat and another that took it again in
+# between our two statements: a few rounds are plenty.
+TAKE_PLACE_ROUNDS = 5
 
 
 def lock_event(session: Session, event_id: int) -> Event:
@@ -74,15 +86,23 @@ def take_place(session: Session, event_id: int) -> tuple[Status, int | None]:
     """A seat, else a waitlist place: (status, waitlist position).
 
     :raise EventFull: neither is left.
+    :raise Busy: seats came free and were taken again between our statements, round
+      after round (nothing written).
     """
     connection = session.connection()
-    if connection.execute(TAKE_SEAT, {"event_id": event_id}).rowcount == 1:
-        return Status.CONFIRMED, None
-    position = connection.execute(TAKE_WAITLIST_PLACE, {"event_id": event_id}
-                                  ).scalar_one_or_none()
-    if position is None:
-        raise EventFull()
-    return Status.WAITLISTED, position
+    params = {"event_id": event_id}
+    for _ in range(TAKE_PLACE_ROUNDS):
+        if connection.execute(TAKE_SEAT, params).rowcount == 1:
+            return Status.CONFIRMED, None
+        position = connection.execute(TAKE_WAITLIST_PLACE, params).scalar_one_or_none()
+        if position is not None:
+            return Status.WAITLISTED, position
+        # Neither: full with no waitlist place, unless a seat came free in between.
+        if not connection.execute(SEAT_FREE_NOW, params).scalar():
+            raise EventFull()
+    # Seats kept coming free and going again: "full" might not be true; nothing was written.
+    raise Busy("We are very busy right now and could not register you. Nothing was saved; "
+               "please try again.")
 
 
 def give_back(session: Session, event_id: int, place: Place) -> None:
