@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from tests.support.app import PASSWORD, other_app
 from tests.support.clients import Client, error_of
-from tests.support.inbox import link, outbox_rows
+from tests.support.inbox import link, outbox_rows, without_csrf
 from tests.support.worker_fixtures import mail_config, smtp  # noqa: F401
 
 SIGNUP = "/api/auth/signup"
@@ -141,11 +141,10 @@ def test_with_verification_new_and_taken_addresses_get_the_same_page(
         answers = []
         for email in ("new@example.org", "taken@example.org"):
             client = browser(strict)
-            token = client.csrf()
             response = page_signup(client, email)
             answers.append((response.status_code, sorted(response.headers.keys()),
-                            response.get_data(as_text=True).replace(email, "ADDRESS")
-                            .replace(token, "TOKEN")))
+                            without_csrf(response.get_data(as_text=True)
+                                         .replace(email, "ADDRESS"))))
             assert not signed_in(client)
         assert answers[0] == answers[1]  # the same status, headers and page
         assert answers[0][0] == 200 and "We sent a link to" in answers[0][2]

@@ -40,14 +40,6 @@ def _live_user(session: Session, address: str) -> User | None:
                                              User.deleted_at.is_(None)))
 
 
-def _mail_if_allowed(session: Session, kind: MailKind, user: User) -> bool:
-    """Write one account email unless this address had its share of this kind lately."""
-    if not allow_account_mail(kind, user.email):
-        return False
-    add_account_mail(session, kind, user_id=user.id)
-    return True
-
-
 # --- sign up -------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -82,13 +74,15 @@ def sign_up(email: str, name: str, password: str, *, tell_owner: bool,
             audit.record(SecurityKind.SIGN_UP, user_id=user.id, email=address, origin=origin,
                          session=session)
     except accounts.EmailTaken:
+        # Counted before the transaction: no Redis round trip while it holds its locks.
+        allowed = tell_owner and allow_account_mail(MailKind.ACCOUNT_EXISTS, address)
         with write_session() as session:
             owner = _live_user(session, address)
             audit.record(SecurityKind.SIGN_UP, user_id=owner and owner.id, email=address,
                          origin=origin, detail="refused: the address has an account",
                          session=session)
-            if owner is not None and tell_owner:
-                _mail_if_allowed(session, MailKind.ACCOUNT_EXISTS, owner)
+            if owner is not None and allowed:
+                add_account_mail(session, MailKind.ACCOUNT_EXISTS, user_id=owner.id)
         if not tell_owner:
             raise
         return SignUp(address, None)
@@ -106,12 +100,15 @@ def ask_password_reset(email: str, *, origin: Origin = NOWHERE) -> None:
         address = accounts.normalize_email(email)
     except Invalid:
         address = None
+    # Counted for every address, with or without an account: the same work either way,
+    # and before the transaction (no Redis round trip while it holds its locks).
+    allowed = address is not None and allow_account_mail(MailKind.PASSWORD_RESET, address)
     with write_session() as session:
         user = _live_user(session, address) if address else None
         audit.record(SecurityKind.PASSWORD_RESET_ASKED, user_id=user and user.id,
                      email=address or email, origin=origin, session=session)
-        if user is not None:
-            _mail_if_allowed(session, MailKind.PASSWORD_RESET, user)
+        if user is not None and allowed:
+            add_account_mail(session, MailKind.PASSWORD_RESET, user_id=user.id)
 
 
 def reset_link_owner(token: str) -> User:
@@ -179,11 +176,14 @@ def send_verification_again(user_id: int) -> bool | None:
     """Another verification email for this person, unless they had RATELIMIT_ACCOUNT_MAIL
     of them lately: True when one was written, False when not, None when the address is
     verified already (or the account is gone)."""
+    user = db.session.get(User, user_id)
+    if user is None or user.deleted_at is not None or user.email_verified_at is not None:
+        return None
+    if not allow_account_mail(MailKind.VERIFY_EMAIL, user.email):
+        return False
     with write_session() as session:
-        user = session.get(User, user_id)
-        if user is None or user.deleted_at is not None or user.email_verified_at is not None:
-            return None
-        return _mail_if_allowed(session, MailKind.VERIFY_EMAIL, user)
+        add_account_mail(session, MailKind.VERIFY_EMAIL, user_id=user_id)
+    return True
 
 
 def require_verified_email(user: User) -> None:
