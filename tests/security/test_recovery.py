@@ -105,12 +105,14 @@ def test_the_forgot_api_answers_202_with_the_same_body_always(app, make_user):
     known = make_user(email="known@example.org")
     bodies = set()
     for email in ("known@example.org", "KNOWN@Example.org", "nobody@example.org",
-                  "not an address"):
+                  "not an address", "nul\u0000@example.org"):
         response = api_post(app, FORGOT, {"email": email})
         assert response.status_code == 202, response.get_data(as_text=True)
         bodies.add(response.get_data(as_text=True))
     assert len(bodies) == 1
     assert [row.user_id for row in resets(app)] == [known.id, known.id]
+    asked = security_events(app, "password_reset_asked")
+    assert [(e.email, e.detail) for e in asked[-2:]] == [(None, "not an email address")] * 2
 
 
 def test_the_login_page_links_to_forgot(client):

@@ -105,8 +105,11 @@ def ask_password_reset(email: str, *, origin: Origin = NOWHERE) -> None:
     allowed = address is not None and allow_account_mail(MailKind.PASSWORD_RESET, address)
     with write_session() as session:
         user = _live_user(session, address) if address else None
+        # A malformed address is not kept: it may hold anything (NUL, which PostgreSQL
+        # refuses in text, control characters for the log).
         audit.record(SecurityKind.PASSWORD_RESET_ASKED, user_id=user and user.id,
-                     email=address or email, origin=origin, session=session)
+                     email=address, origin=origin, session=session,
+                     detail=None if address else "not an email address")
         if user is not None and allowed:
             add_account_mail(session, MailKind.PASSWORD_RESET, user_id=user.id)
 
