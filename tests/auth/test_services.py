@@ -27,7 +27,8 @@ def user_count(app) -> int:
 # --- Password policy -----------------------------------------------------------------
 
 @pytest.mark.parametrize("password", [
-    "correct horse battery", "bench-password-2026", "🎉🦊🌍🚲🎻🍕🧭🌵🪁🐙🎲🚀" * 10 + "🎉🦊🌍🚲🎻🍕🧭🌵",
+    "correct horse battery", "bench-password-2026",
+    "🎉🦊🌍🚲🎻🍕🧭🌵🪁🐙🎲🚀" * 10 + "🎉🦊🌍🚲🎻🍕🧭🌵",
     "nine quiet lanterns drift " * 4 + "bye"])
 def test_check_password_accepts(password):
     from webapp.auth.services import check_password

@@ -16,7 +16,8 @@ __all__ = ["FAST_HASH", "PASSWORD", "ROOT", "base_config", "clean_database", "di
 
 PASSWORD = "correct horse battery"
 FAST_HASH = "scrypt:1024:8:1"  # tests make many accounts; production uses the default cost
-TABLES = ("security_events", "idempotency_keys", "outbox", "activity_log", "registrations", "events", "users")
+TABLES = ("security_events", "idempotency_keys", "outbox", "activity_log", "registrations",
+          "events", "users")
 
 
 def isolate_environment() -> None:
