@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import statistics
 import sys
 import tempfile
@@ -102,7 +103,7 @@ def run(args, url: str, redis_url: str, smtp_port: int, arrivals: Arrivals, work
     settings = {
         "DATABASE_URL": url, "REDIS_URL": redis_url,
         "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(smtp_port),
-        "SECRET_KEY": "mail-latency-bench", "TURNOUT_INSTANCE": str(workdir),
+        "SECRET_KEY": secrets.token_hex(32), "TURNOUT_INSTANCE": str(workdir),
         "LOG_LEVEL": "WARNING",
     }
     os.environ.update(settings)  # the app built in this process reads them too

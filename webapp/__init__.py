@@ -16,6 +16,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config_module.from_env())
     if config:
         app.config.update(config)
+    _refuse_a_weak_secret(app)
     if app.config.get("SQLALCHEMY_DATABASE_URI"):
         app.config["SQLALCHEMY_DATABASE_URI"] = config_module.normalize_database_url(
             app.config["SQLALCHEMY_DATABASE_URI"])
@@ -30,9 +31,23 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     return app
 
 
+def _refuse_a_weak_secret(app: Flask) -> None:
+    """Sessions, API tokens and reset links are all signed with SECRET_KEY: with a known
+    or guessable one, anyone can forge them. Production refuses to start with one."""
+    if app.testing or app.config.get("TURNOUT_ENV") != "production":
+        return
+    problem = config_module.secret_key_problem(app.config.get("SECRET_KEY"))
+    if problem:
+        raise RuntimeError(
+            f"Refusing to start: {problem}. Anyone who knows or guesses it can forge "
+            f"sessions and API tokens. Set SECRET_KEY to at least "
+            f"{config_module.SECRET_KEY_MIN_BYTES} random bytes, e.g. the output of "
+            f"{config_module.GENERATE_KEY_HINT}.")
+
+
 def configure_extensions(app: Flask) -> None:
     from webapp import database, logs
-    from webapp.auth.services import load_session_user
+    from webapp.auth import sessions
     from webapp.auth.tokens import load_token_user
     from webapp.extensions import csrf, db, limiter, login_manager, mail, migrate, redis_store
     from webapp.htmx import full_redirect
@@ -51,7 +66,8 @@ def configure_extensions(app: Flask) -> None:
     login_manager.login_view = "auth.login"
     login_manager.login_message = "Please sign in first."
     login_manager.login_message_category = "info"
-    login_manager.user_loader(load_session_user)
+    login_manager.user_loader(sessions.load_user)  # the session's lifetimes, then its person
+    sessions.init_app(app)
     login_manager.request_loader(load_token_user)  # API bearer tokens, /api/ only
 
     @login_manager.unauthorized_handler

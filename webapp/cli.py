@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 
 import click
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from webapp.errors import ServiceError
@@ -40,6 +41,46 @@ def create_user_command(email: str, name: str, password: str, organizer: bool) -
     click.echo(f"Created {role} {user.email} (id {user.id}).")
 
 
+@click.command("security-log")
+@click.option("--email", help="Only events about this address (its account, or attempts).")
+@click.option("--kind", help="Only this kind, e.g. sign_in_failed.")
+@click.option("--limit", default=100, show_default=True, help="The most recent N events.")
+@with_appcontext
+def security_log_command(email: str | None, kind: str | None, limit: int) -> None:
+    """The security audit trail (operators only: it holds addresses and client IPs)."""
+    from webapp.auth.audit import recent
+
+    for event in reversed(recent(email=email, kind=kind, limit=limit)):
+        click.echo("\t".join(str(value or "-") for value in (
+            event.occurred_at.isoformat(timespec="seconds"), event.kind, event.user_id,
+            event.email, event.ip, event.request_id, event.detail)))
+
+
+def _set_organizer(email: str, organizer: bool) -> None:
+    from webapp.auth.services import set_organizer
+
+    try:
+        user = set_organizer(email, organizer)
+    except ServiceError as exc:
+        raise click.ClickException(exc.message) from exc
+    role = "an organizer" if organizer else "an attendee"
+    click.echo(f"{user.email} (id {user.id}) is {role}; their sessions and tokens were ended.")
+
+
+@users_cli.command("grant-organizer")
+@click.argument("email")
+def grant_organizer_command(email: str) -> None:
+    """Let an account create and manage events."""
+    _set_organizer(email, True)
+
+
+@users_cli.command("revoke-organizer")
+@click.argument("email")
+def revoke_organizer_command(email: str) -> None:
+    """Take the organizer role away: at once, on every page and API call."""
+    _set_organizer(email, False)
+
+
 @seats_cli.command("reconcile")
 def reconcile_command() -> None:
     """Rebuild Redis seat counters from SQL for every upcoming event; report drift."""
@@ -71,7 +112,7 @@ def reconcile_command() -> None:
         raise click.ClickException(f"{busy}; run it again when the rush is over.")
 
 
-def seed_demo_data() -> list[str]:
+def seed_demo_data(password: str = DEMO_PASSWORD) -> list[str]:
     """Demo accounts and a realistic spread of upcoming events; safe to run twice."""
     from webapp.auth.models import User
     from webapp.auth.services import create_user
@@ -84,7 +125,7 @@ def seed_demo_data() -> list[str]:
     for email, name, organizer in DEMO_ACCOUNTS:
         user = db.session.scalar(select(User).where(User.email == email))
         if user is None:
-            user = create_user(email, name, DEMO_PASSWORD, is_organizer=organizer)
+            user = create_user(email, name, password, is_organizer=organizer)
             lines.append(f"created {email}")
         users[email] = user
     if db.session.scalar(select(Event.id).limit(1)) is not None:
@@ -123,12 +164,21 @@ def seed_demo_data() -> list[str]:
 def register_commands(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(seats_cli)
+    app.cli.add_command(security_log_command)
 
     @app.cli.command("seed")
     def seed_command() -> None:
-        """Load demo accounts and events (idempotent)."""
-        for line in seed_demo_data():
+        """Load demo accounts and events (idempotent).
+
+        The README's demo password is public: a production database (TURNOUT_ENV=production)
+        gets a random one instead, shown here once.
+        """
+        if app.config.get("TURNOUT_ENV") == "production":
+            password, note = secrets.token_urlsafe(15), ", shown once: production"
+        else:
+            password, note = DEMO_PASSWORD, ""
+        for line in seed_demo_data(password):
             click.echo(line)
-        click.echo(f"Demo accounts (password {DEMO_PASSWORD}):")
+        click.echo(f"Demo accounts (password {password}{note}):")
         for email, _name, organizer in DEMO_ACCOUNTS:
             click.echo(f"  {email}{'  (organizer)' if organizer else ''}")

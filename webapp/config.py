@@ -38,6 +38,35 @@ def normalize_database_url(url: str) -> str:
     return url
 
 
+SECRET_KEY_MIN_BYTES = 32
+# Values people copy from examples and tutorials without changing them.
+_PLACEHOLDERS = ("change-me", "changeme", "change_me", "replace-me", "your-secret",
+                 "secret-key-here")
+GENERATE_KEY_HINT = "python3 -c 'import secrets; print(secrets.token_hex(32))'"
+
+
+def secret_key_problem(key: str | None) -> str | None:
+    """Why this SECRET_KEY must not sign production sessions and tokens, else None."""
+    if not key:
+        return "SECRET_KEY is not set"
+    lowered = key.lower()
+    if any(mark in lowered for mark in _PLACEHOLDERS):
+        return "SECRET_KEY is the placeholder of an example file"
+    if len(key.encode()) < SECRET_KEY_MIN_BYTES:
+        return f"SECRET_KEY is shorter than {SECRET_KEY_MIN_BYTES} bytes"
+    return None
+
+
+def _environment() -> str:
+    """production or development. Setting SECRET_KEY says this is a deployment (then it
+    must be strong); without it the key is generated and kept, as `make run` needs.
+    TURNOUT_ENV=production (deploy/turnout.env.example) makes a missing key fatal too."""
+    explicit = (os.environ.get("TURNOUT_ENV") or "").strip().lower()
+    if explicit in ("production", "development"):
+        return explicit
+    return "production" if os.environ.get("SECRET_KEY") else "development"
+
+
 def _secret_key() -> str:
     """SECRET_KEY from the environment, else one kept in the instance folder.
 
@@ -62,7 +91,10 @@ def from_env() -> dict:
     """The whole configuration, read once when the app is built."""
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'turnout.db'}"
     return {
-        "SECRET_KEY": _secret_key(),
+        "TURNOUT_ENV": _environment(),
+        # In production, create_app refuses a missing, placeholder or short key.
+        "SECRET_KEY": (os.environ.get("SECRET_KEY") if _environment() == "production"
+                       else _secret_key()),
         "SQLALCHEMY_DATABASE_URI": normalize_database_url(database_url),
         # Per process: one connection per gunicorn thread (8) plus headroom. With
         # 2 workers per core, 4 workers use at most 4 x 16 connections (PostgreSQL: 100).
@@ -127,11 +159,28 @@ def from_env() -> dict:
         "RATELIMIT_ENABLED": env_bool("RATELIMIT_ENABLED", True),
         "RATELIMIT_LOGIN_ACCOUNT": os.environ.get("RATELIMIT_LOGIN_ACCOUNT", "5 per minute"),
         "RATELIMIT_LOGIN_IP": os.environ.get("RATELIMIT_LOGIN_IP", "20 per minute"),
+        # Sign-in (webapp/auth/limits.py): RATELIMIT_LOGIN_ACCOUNT counts failures per account
+        # and client address (or per known browser), RATELIMIT_LOGIN_ACCOUNT_TOTAL failures per
+        # account from everywhere (ASVS: at most 100 an hour); a browser that signed in keeps
+        # a device cookie that spares it the account-wide ceiling.
+        "RATELIMIT_LOGIN_ACCOUNT_TOTAL": os.environ.get("RATELIMIT_LOGIN_ACCOUNT_TOTAL",
+                                                        "50 per hour"),
+        "LOGIN_DEVICE_COOKIE_SECONDS": env_int("LOGIN_DEVICE_COOKIE_SECONDS", 180 * 24 * 3600),
+        # Session lifetimes, enforced on the server (webapp/auth/sessions.py); "Keep me
+        # signed in" raises the idle limit and makes the cookie outlive the browser.
+        "SESSION_ABSOLUTE_SECONDS": env_int("SESSION_ABSOLUTE_SECONDS", 30 * 24 * 3600),
+        "SESSION_IDLE_SECONDS": env_int("SESSION_IDLE_SECONDS", 12 * 3600),
+        "SESSION_REMEMBER_IDLE_SECONDS": env_int("SESSION_REMEMBER_IDLE_SECONDS", 7 * 24 * 3600),
+        # The cookie is written when the session changes (last-seen: once a minute at most).
+        "SESSION_REFRESH_EACH_REQUEST": False,
         # Copies of signed-in people in Redis (webapp/auth/directory.py); 0 = read SQL each time.
         "USER_CACHE_SECONDS": env_int("USER_CACHE_SECONDS", 1800),
         # JSON API: bearer tokens live 12 h (sign-out revokes them sooner); bodies stay small.
         "API_TOKEN_MAX_AGE": env_int("API_TOKEN_MAX_AGE", 12 * 3600),
         "API_MAX_CONTENT_LENGTH": env_int("API_MAX_CONTENT_LENGTH", 64 * 1024),
+        # Every other request body (the pages' forms): a sign-up or an event is a few KB;
+        # past this Flask answers 413 before reading the body.
+        "MAX_CONTENT_LENGTH": env_int("MAX_CONTENT_LENGTH", 128 * 1024),
         # The seat gate: hold TTL must outlive the slowest request (gunicorn timeout 30 s).
         "SEAT_GATE_ENABLED": env_bool("SEAT_GATE_ENABLED", True),
         "SEAT_HOLD_TTL_MS": env_int("SEAT_HOLD_TTL_MS", 60_000),

@@ -86,6 +86,8 @@ def main() -> int:
     instance = Path(env.setdefault("TURNOUT_INSTANCE", str(ROOT / "instance")))
     instance.mkdir(parents=True, exist_ok=True)
     env.setdefault("RECONCILE_INTERVAL_SECONDS", "60")
+    # A local run: a generated key kept in instance/ and the README's demo password.
+    env.setdefault("TURNOUT_ENV", "development")
     stack = Stack()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
     try:

@@ -37,7 +37,20 @@ _HTTP_CODES = {
     405: "method_not_allowed", 409: "conflict", 413: "too_large",
     415: "unsupported_media_type", 422: "unprocessable", 429: "too_many_requests",
 }
-TOO_MANY = "Too many attempts. Please wait a minute and try again."
+TOO_MANY = "Too many attempts. Please wait {wait} and try again."
+
+
+def too_many(exc: HTTPException) -> str:
+    """The 429 message, with the wait its Retry-After names (a minute when it names none)."""
+    seconds = dict(exc.get_headers()).get("Retry-After", "60")
+    seconds = int(seconds) if str(seconds).isdigit() else 60
+    if seconds <= 60:
+        wait = "a minute"
+    elif seconds < 3600:
+        wait = f"{-(-seconds // 60)} minutes"
+    else:
+        wait = "an hour"
+    return TOO_MANY.format(wait=wait)
 CSRF_FAILED = "Your form expired or was sent from elsewhere. Reload the page and try again."
 # Not "nothing was saved": an unexpected error may come after a commit (SPEC: a 500 says
 # so only when it is known).
@@ -105,7 +118,7 @@ def register_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         status = exc.code or 500
-        message = TOO_MANY if status == 429 else (exc.description or exc.name)
+        message = too_many(exc) if status == 429 else (exc.description or exc.name)
         response = make_response(_answer(_HTTP_CODES.get(status, "http_error"), message, status))
         # Keep headers such as Retry-After and Allow that the exception carries.
         for key, value in exc.get_headers():

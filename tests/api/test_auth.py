@@ -207,12 +207,17 @@ def test_login_rate_limit_answers_429_json(database_url, redis_url, app, make_us
                              json={"email": victim.email, "password": "wrong password!"}
                              ).status_code for _ in range(6)]
         assert statuses == [401] * 5 + [429]
-        # Even the right password waits: the account is throttled, not the guess.
+        # Even the right password waits from this address: the account is throttled here,
+        # not the guess; from another address its owner still gets in.
         response = api.post("/api/auth/login",
                             json={"email": f" {victim.email.upper()}", "password": PASSWORD})
         assert response.status_code == 429
         assert error_of(response)["code"] == "too_many_requests"
         assert int(response.headers["Retry-After"]) > 0
+        elsewhere = limited.test_client(use_cookies=False).post(
+            "/api/auth/login", json={"email": victim.email, "password": PASSWORD},
+            environ_base={"REMOTE_ADDR": "198.51.100.20"})
+        assert elsewhere.status_code == 200
         # Another account from the same address is still let in.
         assert api.post("/api/auth/login", json={"email": bystander.email,
                                                  "password": PASSWORD}).status_code == 200

@@ -22,9 +22,9 @@ from webapp.api.schemas import (
     TokenOut,
     UserOut,
 )
+from webapp.auth import audit, limits
 from webapp.auth import services as auth_services
-from webapp.auth.audit import Origin
-from webapp.auth.limits import login_account_key, login_limits
+from webapp.auth.models import SecurityKind
 from webapp.auth.schemas import LoginIn, SignupIn
 from webapp.auth.tokens import issue_token
 from webapp.errors import Unauthorized
@@ -58,32 +58,24 @@ def signup():
     REQUIRE_EMAIL_VERIFICATION a link is emailed, and registering waits until it is opened."""
     data = json_body(SignupIn)
     done = recovery.sign_up(data.email, data.name, data.password, tell_owner=False,
-                            origin=Origin.of_request())
+                            origin=audit.Origin.of_request())
     return jsonify(UserOut.dump(done.user)), 201
-
-
-def _login_account_key() -> str:
-    """Rate-limit key per account; reads the body only when it is small JSON."""
-    length = request.content_length
-    body = None
-    if request.is_json and length is not None and length <= 4096:
-        body = request.get_json(silent=True)
-    return login_account_key(body.get("email") if isinstance(body, dict) else None)
 
 
 @operation(bp, "/auth/login", "POST", summary="Sign in: get a bearer token", ok=200,
            ok_model=TokenOut, body=LoginIn, auth=False,
            errors={401: "`invalid_credentials`: wrong email or password.",
-                   429: "`too_many_requests`: too many sign-in attempts; wait a minute."})
-@login_limits(_login_account_key)
+                   429: "`too_many_requests`: too many sign-in attempts; wait for "
+                        "`Retry-After` seconds."})
 def login():
     """Answers a bearer token for `Authorization: Bearer <token>`. Sets no cookie.
 
     The token expires after `expires_in` seconds, and at once when the person signs
-    out everywhere or changes password.
+    out everywhere or changes password. Failed sign-ins are limited per account and
+    client address and per account overall, shared with the sign-in page.
     """
     data = json_body(LoginIn)
-    user = auth_services.authenticate(data.email, data.password)
+    user = limits.sign_in(data.email, data.password, door="api").user
     if user is None:
         raise Unauthorized("Wrong email or password.", code="invalid_credentials")
     issued = issue_token(user)
@@ -94,7 +86,10 @@ def login():
 @operation(bp, "/auth/logout", "POST", summary="Sign out everywhere", ok=204)
 def logout():
     """Revokes every token and session cookie of the caller (all devices)."""
-    auth_services.sign_out_everywhere(signed_in().id)
+    user_id = signed_in().id
+    auth_services.sign_out_everywhere(user_id)
+    audit.record(SecurityKind.SIGN_OUT, user_id=user_id, origin=audit.Origin.of_request(),
+                 detail="api")
     return _no_content()
 
 

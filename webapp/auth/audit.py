@@ -12,10 +12,10 @@ import logging
 from dataclasses import dataclass
 
 from flask import g, request
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
-from webapp.auth.models import SecurityEvent, SecurityKind
+from webapp.auth.models import SecurityEvent, SecurityKind, User
 from webapp.database import write_session
 from webapp.extensions import db
 
@@ -68,3 +68,18 @@ def events_of(user_id: int) -> list[SecurityEvent]:
     """A person's own security events, oldest first (their data export)."""
     return list(db.session.scalars(select(SecurityEvent).where(SecurityEvent.user_id == user_id)
                                    .order_by(SecurityEvent.id)))
+
+
+def recent(*, email: str | None = None, kind: str | None = None,
+           limit: int = 100) -> list[SecurityEvent]:
+    """The newest events first, for operators (`flask security-log`): about an address
+    (the account that has it now, or any attempt that named it) and of a kind."""
+    statement = select(SecurityEvent)
+    if email:
+        address = email.strip().lower()
+        owner = select(User.id).where(User.email == address).scalar_subquery()
+        statement = statement.where(or_(SecurityEvent.email == address,
+                                        SecurityEvent.user_id == owner))
+    if kind:
+        statement = statement.where(SecurityEvent.kind == kind)
+    return list(db.session.scalars(statement.order_by(SecurityEvent.id.desc()).limit(limit)))

@@ -1,27 +1,242 @@
-"""Sign-in rate limits, shared by every sign-in door (the page and POST /api/auth/login)."""
+"""Sign-in throttling behind both sign-in doors (the /login page and POST /api/auth/login).
+
+OWASP's answer to slow brute force without letting an attacker lock the owner out,
+on counters in Redis (lua/login_take.lua, lua/login_refund.lua):
+
+- per client address, every attempt counts (RATELIMIT_LOGIN_IP);
+- per account and client address, failures count (RATELIMIT_LOGIN_ACCOUNT): failures
+  from an attacker's address do not stop the owner signing in from theirs;
+- per account over every address, failures count (RATELIMIT_LOGIN_ACCOUNT_TOTAL):
+  guessing from many addresses stays bounded;
+- a browser that signed in to the account before holds a signed device cookie; its
+  attempts for that account skip both account counters above and have a counter of
+  their own (RATELIMIT_LOGIN_ACCOUNT), so the owner's known browsers get in while the
+  account is under attack.
+
+An account is its normalized address (services.normalize_email), so every spelling of
+one address shares its counters; an address that does not parse is its own account.
+An attempt is counted before the password is checked, on all its counters or none in
+one script, so parallel guesses cannot slip past, and is given back when it succeeds:
+only failures stay counted. Every success, failure and refusal goes to the audit trail.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import hashlib
+import logging
+import math
+import secrets
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
 
-from flask import current_app
+import redis
+from flask import Response, current_app, request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from limits import parse_many
+from sqlalchemy import select
+from werkzeug.exceptions import TooManyRequests
 
-from webapp.extensions import limiter
+from webapp.auth import audit, services
+from webapp.auth.models import SecurityKind, User
+from webapp.errors import Invalid
+from webapp.extensions import db, redis_store
 
-# Shared scopes: the page and the API count against the same limits.
-LOGIN_IP_SCOPE, LOGIN_ACCOUNT_SCOPE = "login-ip", "login-account"
+log = logging.getLogger("turnout.auth")
+
+DEVICE_COOKIE = "turnout_device"
+DEVICE_SALT = "turnout.login-device.v1"
+_MAX_ID = 2**31 - 1
 
 
-def login_account_key(email: object) -> str:
-    """One counter per account for every sign-in door."""
-    return "login:" + (email.strip().lower() if isinstance(email, str) else "")
+@dataclass(frozen=True)
+class Counter:
+    """One attempt counter: what the audit trail calls it, its Redis key, its setting."""
+
+    name: str
+    key: str
+    setting: str
+    failures_only: bool  # given back when the attempt succeeds
 
 
-def login_limits(account_key: Callable[[], str], **options) -> Callable:
-    """Decorate a sign-in view with both limits: per client address and per account
-    (`account_key` reads the email the request names)."""
-    by_ip = limiter.shared_limit(lambda: current_app.config["RATELIMIT_LOGIN_IP"],
-                                 LOGIN_IP_SCOPE, **options)
-    by_account = limiter.shared_limit(lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"],
-                                      LOGIN_ACCOUNT_SCOPE, key_func=account_key, **options)
-    return lambda view: by_ip(by_account(view))
+@dataclass(frozen=True)
+class Attempt:
+    """Who a sign-in attempt is for, and from where."""
+
+    account: str  # the normalized address, or "raw:" and what was typed (lower-cased, escaped)
+    address: str | None  # the normalized address when it parses
+    user_id: int | None  # the account's owner, when the address has one
+    device: str | None  # the id of a valid device cookie naming that owner
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """The outcome of a sign-in: the person (None: wrong email or password) and the
+    device id their browser keeps in its device cookie."""
+
+    user: User | None
+    device: str | None = None
+
+
+# --- the one guarded credential check ------------------------------------------------
+
+def sign_in(email: str, password: str, *, door: str) -> SignIn:
+    """Check credentials under the sign-in limits and record the outcome.
+
+    `door` ("page" or "api") goes into the audit trail. Never records the password.
+
+    :raise TooManyRequests: a limit is reached (429 with Retry-After); recorded as
+      SIGN_IN_THROTTLED, and the password is not checked.
+    """
+    attempt = attempt_for(email, request.cookies.get(DEVICE_COOKIE))
+    origin = audit.Origin.of_request()
+    taken = take(attempt, client=request.remote_addr or "", door=door)
+    user = services.authenticate(email, password)
+    if user is None:
+        audit.record(SecurityKind.SIGN_IN_FAILED, user_id=attempt.user_id,
+                     email=attempt.address or attempt.account.removeprefix("raw:"),
+                     origin=origin, detail=door)
+        return SignIn(None)
+    refund(taken)
+    audit.record(SecurityKind.SIGN_IN, user_id=user.id, email=user.email, origin=origin,
+                 detail=door)
+    return SignIn(user, attempt.device or secrets.token_urlsafe(16))  # a known browser stays one
+
+
+def attempt_for(email: object, device_cookie: str | None) -> Attempt:
+    """The account an attempt names (every spelling of an address is one account) and
+    the device id of a device cookie that names the same account's owner."""
+    raw = email if isinstance(email, str) else ""
+    try:
+        address = services.normalize_email(raw)
+    except Invalid:
+        # Escaped: what was typed may hold NUL or lone surrogates, which neither a hash
+        # nor PostgreSQL (the audit trail) accepts.
+        typed = raw.strip().lower().encode("unicode_escape").decode("ascii")
+        return Attempt("raw:" + typed, None, None, None)
+    user_id = db.session.scalar(select(User.id).where(User.email == address))
+    device = read_device_cookie(device_cookie)
+    if device is None or user_id is None or device[0] != user_id:
+        return Attempt(address, address, user_id, None)
+    return Attempt(address, address, user_id, device[1])
+
+
+# --- counters -------------------------------------------------------------------------
+
+def counters(attempt: Attempt, client: str) -> list[Counter]:
+    """The counters an attempt falls under (see the module's docstring)."""
+    account = hashlib.sha256(attempt.account.encode()).hexdigest()[:32]  # no address in Redis
+    found = [Counter("ip", f"turnout:login:ip:{client}", "RATELIMIT_LOGIN_IP", False)]
+    if attempt.device is not None:
+        found.append(Counter("device", f"turnout:login:{account}:device:{attempt.device}",
+                             "RATELIMIT_LOGIN_ACCOUNT", True))
+    else:
+        found.append(Counter("account+ip", f"turnout:login:{account}:ip:{client}",
+                             "RATELIMIT_LOGIN_ACCOUNT", True))
+        found.append(Counter("account", f"turnout:login:{account}:all",
+                             "RATELIMIT_LOGIN_ACCOUNT_TOTAL", True))
+    return found
+
+
+@cache
+def _windows(value: str) -> tuple[tuple[int, int], ...]:
+    """ "5 per minute; 50 per hour" -> ((5, 60), (50, 3600)): limit and window in seconds."""
+    return tuple((item.amount, item.get_expiry()) for item in parse_many(value))
+
+
+@cache
+def _source(name: str) -> str:
+    return resources.files("webapp.auth").joinpath("lua", f"{name}.lua").read_text()
+
+
+class _Scripts:
+    def __init__(self, client: redis.Redis) -> None:
+        self.take = client.register_script(_source("login_take"))
+        self.refund = client.register_script(_source("login_refund"))
+
+
+def _scripts() -> _Scripts:
+    scripts = current_app.extensions.get("turnout_login_limits")
+    if scripts is None:
+        scripts = current_app.extensions["turnout_login_limits"] = _Scripts(redis_store.client)
+    return scripts
+
+
+def take(attempt: Attempt, *, client: str, door: str) -> list[str]:
+    """Count the attempt on all its counters; the keys to give back if it succeeds.
+
+    :raise TooManyRequests: a counter is at its limit (nothing is counted then).
+    """
+    config = current_app.config
+    if not config["RATELIMIT_ENABLED"]:
+        return []
+    keys, args, names, refundable = [], [], [], []
+    for counter in counters(attempt, client):
+        for limit, window in _windows(config[counter.setting]):
+            keys.append(f"{counter.key}:{window}")
+            args += [limit, window * 1000]
+            names.append(counter.name)
+            if counter.failures_only:
+                refundable.append(keys[-1])
+    try:
+        breached, wait_ms = _scripts().take(keys=keys, args=args)
+    except redis.RedisError as exc:
+        if not config.get("RATELIMIT_SWALLOW_ERRORS", True):
+            raise
+        log.warning("sign-in limits unavailable, attempt let through",
+                    extra={"error": str(exc)})
+        return []
+    if breached:
+        retry_after = max(1, math.ceil(int(wait_ms) / 1000))
+        audit.record(SecurityKind.SIGN_IN_THROTTLED, user_id=attempt.user_id,
+                     email=attempt.address or attempt.account.removeprefix("raw:"),
+                     origin=audit.Origin.of_request(),
+                     detail=f"{door}: {names[int(breached) - 1]} limit")
+        raise TooManyRequests(retry_after=retry_after)
+    return refundable
+
+
+def refund(keys: list[str]) -> None:
+    """A success is not a failure: give back what take() counted on the account."""
+    if not keys:
+        return
+    try:
+        _scripts().refund(keys=keys)
+    except redis.RedisError as exc:
+        log.warning("sign-in counters not given back", extra={"error": str(exc)})
+
+
+# --- the device cookie ----------------------------------------------------------------
+
+def _device_serializer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=DEVICE_SALT)
+
+
+def read_device_cookie(value: str | None) -> tuple[int, str] | None:
+    """(user id, device id) of a device cookie we signed and that has not expired."""
+    if not value:
+        return None
+    try:
+        payload = _device_serializer().loads(
+            value, max_age=current_app.config["LOGIN_DEVICE_COOKIE_SECONDS"])
+    except BadSignature:  # SignatureExpired included
+        return None
+    if not isinstance(payload, dict):
+        return None
+    user_id, device = payload.get("u"), payload.get("d")
+    if not (isinstance(user_id, int) and 0 < user_id <= _MAX_ID and isinstance(device, str)
+            and 0 < len(device) <= 64):
+        return None
+    return user_id, device
+
+
+def set_device_cookie(response: Response, signed: SignIn) -> Response:
+    """Give this browser (again) the device cookie of the person who just signed in."""
+    if signed.user is None or signed.device is None:
+        return response
+    config = current_app.config
+    response.set_cookie(
+        DEVICE_COOKIE, _device_serializer().dumps({"u": signed.user.id, "d": signed.device}),
+        max_age=config["LOGIN_DEVICE_COOKIE_SECONDS"], path="/", httponly=True,
+        secure=config["SESSION_COOKIE_SECURE"], samesite="Lax")
+    return response

@@ -10,11 +10,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from webapp.auth import directory
-from webapp.auth.models import User
+from webapp.auth import audit, directory
+from webapp.auth.audit import NOWHERE, Origin
+from webapp.auth.models import SecurityKind, User
 from webapp.auth.passwords import PASSWORD_MAX, PASSWORD_MIN, check_password  # noqa: F401
 from webapp.database import on_commit, write_session
-from webapp.errors import Conflict, Invalid
+from webapp.errors import Conflict, Invalid, NotFound
 from webapp.extensions import db
 
 # Addresses are checked for syntax only; reserved names (.test, .local) are fine for
@@ -108,6 +109,29 @@ def sign_out_everywhere(user_id: int) -> None:
     """Invalidate every session and token of this person (sign-out, deleted account)."""
     with write_session() as session:
         _bump_version(session, user_id)
+
+
+def set_organizer(email: str, organizer: bool, *, origin: Origin = NOWHERE) -> User:
+    """Grant or take away the organizer role.
+
+    A change of privilege ends every session and API token of the person (as
+    OWASP asks of any privilege change): no cookie, token or cached copy made
+    under the old role outlives the commit. Recorded in the audit trail.
+
+    :raise NotFound: no account has this address.
+    """
+    address = normalize_email(email)
+    with write_session() as session:
+        user = session.scalar(select(User).where(User.email == address, User.deleted_at.is_(None))
+                              .with_for_update())
+        if user is None:
+            raise NotFound(f"No account has the address {address}.")
+        if user.is_organizer != organizer:
+            _bump_version(session, user.id, is_organizer=organizer)
+            audit.record(SecurityKind.ROLE_GRANTED if organizer else SecurityKind.ROLE_REVOKED,
+                         user_id=user.id, email=address, origin=origin, session=session)
+            session.refresh(user)
+    return user
 
 
 def set_password(user_id: int, password: str, *, only_at_version: int | None = None,

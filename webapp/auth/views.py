@@ -5,12 +5,11 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 
-from webapp.auth import bp, services
-from webapp.auth.audit import Origin
+from webapp.auth import audit, bp, limits, services, sessions
 from webapp.auth.forms import LoginForm, SignupForm
-from webapp.auth.limits import login_account_key, login_limits
+from webapp.auth.models import SecurityKind
 from webapp.errors import Invalid
 from webapp.htmx import render
 from webapp.recovery import services as recovery
@@ -27,14 +26,7 @@ def safe_next(target: str | None, default: str) -> str:
     return target
 
 
-def _login_account_key() -> str:
-    return login_account_key(request.form.get("email"))
-
-
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@login_limits(_login_account_key, methods=["POST"])
 def login():
     """Sign in; then go back where the person was going."""
     next_url = safe_next(request.args.get("next"), url_for("registrations.dashboard"))
@@ -42,11 +34,10 @@ def login():
         return redirect(next_url, code=303)
     form = LoginForm()
     if form.validate_on_submit():
-        user = services.authenticate(form.email.data, form.password.data)
-        if user is not None:
-            session.clear()  # a fresh session at sign-in (no fixation)
-            login_user(user, remember=form.remember.data)
-            return redirect(next_url, code=303)
+        signed = limits.sign_in(form.email.data, form.password.data, door="page")
+        if signed.user is not None:
+            sessions.start(signed.user, keep=form.remember.data)
+            return limits.set_device_cookie(redirect(next_url, code=303), signed)
         form.password.errors.append("Wrong email or password.")
     status = 422 if request.method == "POST" else 200
     return render("auth/login.html", form=form, next_url=next_url, status=status)
@@ -63,15 +54,14 @@ def signup():
     if form.validate_on_submit():
         try:
             done = recovery.sign_up(form.email.data, form.name.data, form.password.data,
-                                    tell_owner=True, origin=Origin.of_request())
+                                    tell_owner=True, origin=audit.Origin.of_request())
         except Invalid as exc:
             {"invalid_email": form.email, "invalid_name": form.name}.get(
                 exc.code, form.password).errors.append(exc.message)
         else:
             if done.user is None or done.verification_sent:
                 return render("recovery/check_email.html", address=done.address)
-            session.clear()
-            login_user(done.user)
+            sessions.start(done.user, keep=False)
             flash(f"Welcome to Turnout, {done.user.name}.", "success")
             return redirect(next_url, code=303)
     status = 422 if request.method == "POST" else 200
@@ -80,18 +70,21 @@ def signup():
 
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
-    """Sign out here and everywhere: older session cookies stop working.
+    """Sign out everywhere: every session cookie and API token of the person stops working.
 
-    A GET from another site (a link, an image, a navigation) only asks first:
-    browsers say so in Sec-Fetch-Site. Our own pages and scripts sign out directly.
+    Only a POST does it (with its CSRF token, checked for every POST): a GET or HEAD,
+    which a link, an image or a prefetch can make, only shows the question.
     """
-    cross_site = request.headers.get("Sec-Fetch-Site", "same-origin") not in (
-        "same-origin", "none")
-    if request.method == "GET" and cross_site and current_user.is_authenticated:
+    if request.method != "POST":  # GET, and HEAD (which Flask routes here as well)
+        if not current_user.is_authenticated:
+            return redirect(url_for("events.index"), code=303)
         return render("auth/logout.html")
     if current_user.is_authenticated:
-        services.sign_out_everywhere(current_user.id)
+        user_id = current_user.id
+        services.sign_out_everywhere(user_id)
+        audit.record(SecurityKind.SIGN_OUT, user_id=user_id, origin=audit.Origin.of_request(),
+                     detail="page")
     logout_user()
     session.clear()
-    flash("You are signed out.", "info")
+    flash("You are signed out on every device.", "info")
     return redirect(url_for("events.index"), code=303)

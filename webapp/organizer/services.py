@@ -33,10 +33,13 @@ def require_organizer(user) -> None:
 
 def check_owner(event: Event, user) -> Event:
     """Events are public (their pages list the organizer), so a stranger gets 403
-    rather than a 404 that would pretend the event does not exist.
+    rather than a 404 that would pretend the event does not exist. The role is
+    checked too: someone whose organizer role was taken away keeps no control of
+    the events they made.
 
-    :raise Forbidden: someone else organizes it.
+    :raise Forbidden: not an organizer (any more), or someone else organizes it.
     """
+    require_organizer(user)
     if event.organizer_id != getattr(user, "id", None):
         raise Forbidden("Only this event's organizer can do that.")
     return event
