@@ -112,6 +112,7 @@ def configure_blueprints(app: Flask) -> None:
     from webapp.health import bp as health_bp
     from webapp.mail import bp as mail_bp
     from webapp.organizer import bp as organizer_bp
+    from webapp.recovery import bp as recovery_bp
     from webapp.registrations import bp as registrations_bp
 
     app.register_blueprint(auth_bp)
@@ -122,6 +123,7 @@ def configure_blueprints(app: Flask) -> None:
     app.register_blueprint(health_bp)
     app.register_blueprint(organizer_bp)
     app.register_blueprint(accounts_bp)
+    app.register_blueprint(recovery_bp)
 
 
 # htmx runs with allowEval and inline indicator styles off, so nothing inline is needed.

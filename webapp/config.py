@@ -134,6 +134,13 @@ def from_env() -> dict:
                                               "Turnout <noreply@turnout.local>"),
         # Outgoing email (webapp/mail): links in emails point at PUBLIC_URL.
         "PUBLIC_URL": os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000"),
+        # Accounts (webapp/recovery): a new account must follow the link of a verification
+        # email before registering; sign-up and "forgot password" are throttled per client
+        # address (429), and account emails per address and kind (silently: no more are sent).
+        "REQUIRE_EMAIL_VERIFICATION": env_bool("REQUIRE_EMAIL_VERIFICATION", False),
+        "RATELIMIT_SIGNUP": os.environ.get("RATELIMIT_SIGNUP", "10 per hour"),
+        "RATELIMIT_PASSWORD_FORGOT": os.environ.get("RATELIMIT_PASSWORD_FORGOT", "10 per hour"),
+        "RATELIMIT_ACCOUNT_MAIL": os.environ.get("RATELIMIT_ACCOUNT_MAIL", "3 per hour"),
         "MAIL_TIMEOUT_SECONDS": env_int("MAIL_TIMEOUT_SECONDS", 10),
         # Flask-Mail would not send while TESTING; an outbox row marked sent must have been.
         "MAIL_SUPPRESS_SEND": False,

@@ -44,6 +44,15 @@ class Forbidden(ServiceError):
     code, message = "forbidden", "You are not allowed to do that."
 
 
+class EmailNotVerified(Forbidden):
+    """REQUIRE_EMAIL_VERIFICATION is on and the person has not followed the link of the
+    verification email yet."""
+
+    code = "email_not_verified"
+    message = ("Please confirm your email address first: open the link we emailed you. "
+               "No email? Ask for a new link.")
+
+
 class Conflict(ServiceError):
     """The state of things refuses it now: the same request may work another time."""
 

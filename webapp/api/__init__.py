@@ -10,4 +10,4 @@ bp = Blueprint("api", __name__, url_prefix="/api")
 csrf.exempt(bp)
 
 
-from webapp.api import account, guard, views  # noqa: E402,F401
+from webapp.api import account, guard, recovery, views  # noqa: E402,F401

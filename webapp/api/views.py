@@ -31,6 +31,8 @@ from webapp.errors import Unauthorized
 from webapp.events import services as event_services
 from webapp.events.schemas import EventCreate, EventUpdate
 from webapp.organizer import services as organizer
+from webapp.recovery import services as recovery
+from webapp.recovery.limits import signup_limit
 from webapp.registrations import queries
 from webapp.registrations import services as registrations
 from webapp.registrations.idempotency import Retry
@@ -48,12 +50,16 @@ def _no_content():
 
 @operation(bp, "/auth/signup", "POST", summary="Create an attendee account", ok=201,
            ok_model=UserOut, body=SignupIn, auth=False,
-           errors={409: "`email_taken`: an account with this email exists."})
+           errors={409: "`email_taken`: an account with this email exists.",
+                   429: "`too_many_requests`: too many sign-ups from this client address."})
+@signup_limit()
 def signup():
-    """Creates an attendee account. It does not sign in: POST /api/auth/login next."""
+    """Creates an attendee account. It does not sign in: POST /api/auth/login next. With
+    REQUIRE_EMAIL_VERIFICATION a link is emailed, and registering waits until it is opened."""
     data = json_body(SignupIn)
-    user = auth_services.create_user(data.email, data.name, data.password)
-    return jsonify(UserOut.dump(user)), 201
+    done = recovery.sign_up(data.email, data.name, data.password, tell_owner=False,
+                            origin=audit.Origin.of_request())
+    return jsonify(UserOut.dump(done.user)), 201
 
 
 @operation(bp, "/auth/login", "POST", summary="Sign in: get a bearer token", ok=200,
@@ -155,6 +161,8 @@ def update_event(event_id: int):
            errors={409: "`event_full` (no seat and no waitlist place), `already_registered` "
                         "(confirmed or waitlisted already), `registration_closed` "
                         "(the event has started).",
+                   403: "`email_not_verified`: REQUIRE_EMAIL_VERIFICATION is on and the "
+                        "caller has not opened the emailed link yet.",
                    422: "`idempotency_key_reused`: the key was used for another request.",
                    503: "`busy`: the database could not answer in time; see Retry-After. "
                         "The message says whether anything was saved."})
@@ -162,6 +170,7 @@ def register(event_id: int):
     """A confirmed seat (`status: confirmed`), else a waitlist place (`status: waitlisted`
     with `position`), else 409 `event_full`. No body."""
     user = signed_in()
+    recovery.require_verified_email(user)
     retry = Retry.of(request.headers.get("Idempotency-Key"), request.method, request.path,
                      request.get_data())
     outcome = registrations.register(

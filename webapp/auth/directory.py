@@ -1,9 +1,12 @@
 """Who is signed in, without a SQL query on every request.
 
-Every page and API call needs its person (id, email, name, organizer flag) and
-must check the session_version its cookie or token carries. Reading that from
-SQL was a quarter of the cost of a rejected registration, so a copy of those
-five fields lives in Redis for USER_CACHE_SECONDS (0 switches the copy off).
+Every page and API call needs its person (id, email, name, organizer flag, when
+the address was verified) and must check the session_version its cookie or
+token carries. Reading that from SQL was a quarter of the cost of a rejected
+registration, so a copy of those six fields lives in Redis for
+USER_CACHE_SECONDS (0 switches the copy off). A copy that says "not verified"
+may be older than the verification: the one check that cares asks SQL then
+(webapp/recovery/services.py require_verified_email).
 
 SQL stays the source of truth:
 
@@ -22,6 +25,7 @@ expires, at most USER_CACHE_SECONDS. The failure is logged.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from functools import cache
 from importlib import resources
 
@@ -57,13 +61,16 @@ class UserDirectory:
         fields = self.client.hgetall(_key(user_id))
         if "v" not in fields:
             return None
+        verified = fields.get("ev")  # absent in a copy made before the field existed
         return User(id=user_id, email=fields["email"], name=fields["name"],
-                    is_organizer=fields["org"] == "1", session_version=int(fields["v"]))
+                    is_organizer=fields["org"] == "1", session_version=int(fields["v"]),
+                    email_verified_at=datetime.fromisoformat(verified) if verified else None)
 
     def remember(self, user: User) -> bool:
         return bool(self._remember(keys=[_key(user.id)], args=[
             user.session_version, self.ttl_ms,
-            "email", user.email, "name", user.name, "org", "1" if user.is_organizer else "0"]))
+            "email", user.email, "name", user.name, "org", "1" if user.is_organizer else "0",
+            "ev", user.email_verified_at.isoformat() if user.email_verified_at else ""]))
 
     def revoke(self, user_id: int, floor: int) -> None:
         self._revoke(keys=[_key(user_id)], args=[floor, self.ttl_ms])
@@ -129,4 +136,4 @@ def revoke(user_id: int, floor: int) -> bool:
 
 def _detached(user: User) -> User:
     return User(id=user.id, email=user.email, name=user.name, is_organizer=user.is_organizer,
-                session_version=user.session_version)
+                session_version=user.session_version, email_verified_at=user.email_verified_at)

@@ -54,8 +54,10 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
 
-def create_user(email: str, name: str, password: str, *, is_organizer: bool = False) -> User:
-    """Create an account.
+def create_user(email: str, name: str, password: str, *, is_organizer: bool = False,
+                session: Session | None = None) -> User:
+    """Create an account: in `session`'s transaction when given (the caller commits, and
+    may add what the new account brings, such as its verification email), else in its own.
 
     :raise Invalid: a field is not acceptable (the message says which).
     :raise EmailTaken: the address already has an account.
@@ -65,8 +67,12 @@ def create_user(email: str, name: str, password: str, *, is_organizer: bool = Fa
                 password_hash=hash_password(check_password(password, email=email, name=name)),
                 is_organizer=is_organizer)
     try:
-        with write_session() as session:
+        if session is None:
+            with write_session() as own:
+                own.add(user)
+        else:
             session.add(user)
+            session.flush()
     except IntegrityError as exc:
         raise EmailTaken() from exc
     return user

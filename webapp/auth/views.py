@@ -5,13 +5,15 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import flash, redirect, request, session, url_for
-from flask_login import current_user, login_user, logout_user
+from flask_login import current_user, logout_user
 
 from webapp.auth import audit, bp, limits, services, sessions
 from webapp.auth.forms import LoginForm, SignupForm
 from webapp.auth.models import SecurityKind
 from webapp.errors import Invalid
 from webapp.htmx import render
+from webapp.recovery import services as recovery
+from webapp.recovery.limits import signup_limit
 
 
 def safe_next(target: str | None, default: str) -> str:
@@ -42,21 +44,25 @@ def login():
 
 
 @bp.route("/signup", methods=["GET", "POST"])
+@signup_limit(methods=["POST"])
 def signup():
-    """Create an account and sign straight in."""
+    """Create an account and sign straight in, or, with REQUIRE_EMAIL_VERIFICATION, ask
+    the person to open the link we emailed. The answer never confirms that an address
+    already has an account: its owner is told by email instead."""
     next_url = safe_next(request.args.get("next"), url_for("registrations.dashboard"))
     form = SignupForm()
     if form.validate_on_submit():
         try:
-            user = services.create_user(form.email.data, form.name.data, form.password.data)
-        except services.EmailTaken:
-            form.email.errors.append("An account with this email already exists. Sign in instead?")
+            done = recovery.sign_up(form.email.data, form.name.data, form.password.data,
+                                    tell_owner=True, origin=audit.Origin.of_request())
         except Invalid as exc:
-            form.password.errors.append(exc.message)
+            {"invalid_email": form.email, "invalid_name": form.name}.get(
+                exc.code, form.password).errors.append(exc.message)
         else:
-            session.clear()
-            login_user(user)
-            flash(f"Welcome to Turnout, {user.name}.", "success")
+            if done.user is None or done.verification_sent:
+                return render("recovery/check_email.html", address=done.address)
+            sessions.start(done.user, keep=False)
+            flash(f"Welcome to Turnout, {done.user.name}.", "success")
             return redirect(next_url, code=303)
     status = 422 if request.method == "POST" else 200
     return render("auth/signup.html", form=form, next_url=next_url, status=status)

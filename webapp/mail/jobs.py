@@ -29,6 +29,11 @@ def deliver(outbox_id: int) -> str:
     if claimed is None:  # sent, failed, or another sender holds a live claim
         return "nothing to do"
     row = services.load(outbox_id)
+    if row.user.deleted_at is not None:  # a deleted account gets no email, of any kind
+        services.mark_failed(claimed, "the account was deleted")
+        log.info("email dropped: account deleted", extra={"outbox_id": outbox_id,
+                                                          "kind": row.kind})
+        return "dropped"
     try:
         message = compose(row)
         smtp.send(message)

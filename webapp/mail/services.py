@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from webapp.database import on_commit, read_session, write_session
 from webapp.extensions import redis_store
-from webapp.mail.models import MailKind, MailStatus, OutboxMessage
+from webapp.mail.models import ACCOUNT_MAIL, MailKind, MailStatus, OutboxMessage
 from webapp.sqltypes import utcnow
 
 log = logging.getLogger("turnout.mail")
@@ -41,8 +41,9 @@ _PENDING_KEY = "turnout_outbox_rows"
 
 # --- writing (inside the caller's transaction) -------------------------------
 
-def mail_row(kind: MailKind, *, event_id: int, user_id: int, registration_id: int,
-             position: int | None = None, now: datetime | None = None) -> dict:
+def mail_row(kind: MailKind, *, event_id: int | None, user_id: int,
+             registration_id: int | None, position: int | None = None,
+             now: datetime | None = None) -> dict:
     """The values of a new outbox row: pending, no attempt yet, due after the grace time."""
     now = now or utcnow()
     return {"kind": kind, "event_id": event_id, "user_id": user_id,
@@ -59,6 +60,18 @@ def add_mail(session: Session, kind: MailKind, *, event_id: int, user_id: int,
     outbox_id = session.connection().execute(_INSERT_MAIL, mail_row(
         kind, event_id=event_id, user_id=user_id, registration_id=registration_id,
         position=position)).scalar_one()
+    enqueue_after_commit(session, outbox_id)
+    return outbox_id
+
+
+def add_account_mail(session: Session, kind: MailKind, *, user_id: int) -> int:
+    """Write one account email (a reset, a verification, "you already have an account")
+    into the caller's transaction, like add_mail: no event, no registration. It is
+    composed when sent, so its link is signed then and stored nowhere."""
+    if kind not in ACCOUNT_MAIL:
+        raise ValueError(f"{kind!r} is an event's email, not an account's")
+    outbox_id = session.connection().execute(_INSERT_MAIL, mail_row(
+        kind, event_id=None, user_id=user_id, registration_id=None)).scalar_one()
     enqueue_after_commit(session, outbox_id)
     return outbox_id
 
@@ -229,7 +242,8 @@ def claim(outbox_id: int, record_until: float | None = None) -> Claim | None:
 
 
 def load(outbox_id: int) -> OutboxMessage | None:
-    """The row with its event, organizer and person, detached, for rendering."""
+    """The row with its event and organizer (none for an account's email) and person,
+    detached, for rendering."""
     from sqlalchemy.orm import joinedload
 
     from webapp.events.models import Event

@@ -22,6 +22,7 @@ class PanelState(StrEnum):
     FULL = "full"
     CLOSED = "closed"
     ERROR = "error"
+    UNVERIFIED = "unverified"  # REQUIRE_EMAIL_VERIFICATION: the address is not confirmed yet
 
 
 @dataclass(frozen=True)

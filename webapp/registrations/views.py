@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import flash, g, redirect, request, url_for
 from flask_login import current_user, login_required
 
-from webapp.errors import Conflict, Failed, NotRegistered, Unavailable
+from webapp.errors import Conflict, EmailNotVerified, Failed, NotRegistered, Unavailable
 from webapp.events.services import get_event
 from webapp.htmx import is_htmx, render, see_other
 from webapp.http_errors import status_of, with_retry_after
+from webapp.recovery.services import require_verified_email
 from webapp.registrations import bp, queries, services
 from webapp.registrations.idempotency import Retry
 from webapp.registrations.models import Status
@@ -50,6 +51,11 @@ def _answer(panel: Panel, notice: str | None, status: int = 200, event=None):
 @login_required
 def register(event_id: int):
     """Register for the event: to the confirmation page, or the panel says why not."""
+    try:
+        require_verified_email(current_user)
+    except EmailNotVerified as exc:
+        return _answer(Panel(PanelState.UNVERIFIED, event_id, message=exc.message), None,
+                       status_of(exc), get_event(event_id))
     retry = Retry.of(request.form.get("idempotency_key"), request.method, request.path)
     try:
         outcome = services.register(event_id, current_user.id, request_id=g.request_id,

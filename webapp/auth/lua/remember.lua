@@ -1,8 +1,9 @@
 -- remember.lua: keep a copy of a person as SQL just showed them, unless it is already outdated.
 --
--- KEYS[1] turnout:user:<id>  HASH {floor, v, email, name, org}
+-- KEYS[1] turnout:user:<id>  HASH {floor, v, email, name, org, ev}
 -- ARGV[1] the session_version SQL showed, ARGV[2] time to live in ms,
--- ARGV[3..] field, value pairs of the copy
+-- ARGV[3..] field, value pairs of the copy (ev: when the address was verified, ISO 8601,
+--           or empty)
 --
 -- "floor" is the lowest session_version still valid: revoke.lua raises it when
 -- a sign-out commits. A request that read SQL before that commit and writes

@@ -1,6 +1,6 @@
 -- revoke.lua: forget the copy of a person and refuse any copy older than a version.
 --
--- KEYS[1] turnout:user:<id>  HASH {floor, v, email, name, org}
+-- KEYS[1] turnout:user:<id>  HASH {floor, v, email, name, org, ev}
 -- ARGV[1] the lowest session_version still valid, ARGV[2] time to live in ms
 --
 -- Leaves only {floor}: the next request reads SQL, and remember.lua refuses
