@@ -121,9 +121,13 @@ def from_env() -> dict:
         "REMEMBER_COOKIE_HTTPONLY": True,
         "REMEMBER_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_SECURE": env_bool("SESSION_COOKIE_SECURE", False),
+        # Flask's own bound on a session cookie's signature: at least the longest idle time
+        # (SESSION_REMEMBER_IDLE_SECONDS); webapp/auth/sessions.py enforces the real limits.
         "PERMANENT_SESSION_LIFETIME": env_int("SESSION_LIFETIME_SECONDS", 14 * 24 * 3600),
         "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the session
         "PASSWORD_HASH_METHOD": os.environ.get("PASSWORD_HASH_METHOD", "scrypt"),
+        # zxcvbn's score a new password needs (0-4; webapp/auth/passwords.py).
+        "PASSWORD_MIN_SCORE": env_int("PASSWORD_MIN_SCORE", 3),
         "MAIL_SERVER": os.environ.get("MAIL_SERVER", "127.0.0.1"),
         "MAIL_PORT": env_int("MAIL_PORT", 8025),
         "MAIL_USE_TLS": env_bool("MAIL_USE_TLS", False),

@@ -71,7 +71,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_security_events_occurred_at'))
     op.drop_table('security_events')
 
-    op.execute(f"DELETE FROM outbox WHERE kind IN ({ACCOUNT_KINDS})")
+    op.execute(f"DELETE FROM outbox WHERE kind IN ({ACCOUNT_KINDS})")  # noqa: S608 - constants
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('ck_outbox_account_mail_has_no_event'),
                                  type_='check')

@@ -94,7 +94,7 @@ def test_a_deleted_account_gets_no_email_of_any_kind(app_ctx, smtp, make_user, m
     assert [jobs.deliver(outbox_id) for outbox_id in ids] == ["dropped"] * 4
     assert smtp.data_commands == 0
     assert {(row.status, row.last_error) for row in outbox_rows()} == {
-        ("failed", "the account was deleted")}
+        ("failed", "not sent: the account was deleted")}
 
 
 # --- the To: header --------------------------------------------------------------------

@@ -30,7 +30,7 @@ class WeakPassword(Invalid):
 
 def _min_score() -> int:
     if has_app_context():
-        return int(current_app.config.get("PASSWORD_MIN_SCORE", DEFAULT_MIN_SCORE))
+        return int(current_app.config["PASSWORD_MIN_SCORE"])
     return DEFAULT_MIN_SCORE
 
 

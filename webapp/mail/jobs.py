@@ -29,8 +29,10 @@ def deliver(outbox_id: int) -> str:
     if claimed is None:  # sent, failed, or another sender holds a live claim
         return "nothing to do"
     row = services.load(outbox_id)
-    if row.user.deleted_at is not None:  # a deleted account gets no email, of any kind
-        services.mark_failed(claimed, "the account was deleted")
+    # Deletion withdraws what is unsent (services.withdraw_mail_to); this catches a row
+    # written after it, or one a job claimed before it.
+    if row.user.deleted_at is not None:
+        services.mark_failed(claimed, services.WITHDRAWN_ACCOUNT_DELETED)
         log.info("email dropped: account deleted", extra={"outbox_id": outbox_id,
                                                           "kind": row.kind})
         return "dropped"
