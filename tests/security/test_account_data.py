@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.app import PASSWORD
 from tests.support.audit import changes
-from tests.support.clients import Api, Client
+from tests.support.clients import Api, signed_in_client
 
 NEW_PASSWORD = "velvet otter juggles seven lanterns"
 # Every table with a foreign key to users -> the export's key that lists its rows.
@@ -29,12 +29,6 @@ EXPORTED_TABLES = {
 
 def text(response) -> str:
     return response.get_data(as_text=True)
-
-
-def browser(app, email: str) -> Client:
-    client = Client(app.test_client())
-    assert client.login(email).status_code == 303
-    return client
 
 
 @pytest.fixture
@@ -163,7 +157,7 @@ def test_the_export_is_a_download_never_cached_and_audited(app, api, make_user):
 
 def test_the_account_page_link_downloads_with_the_session(app, make_user):
     person = make_user()
-    client = browser(app, person.email)
+    client = signed_in_client(app, person.email)
     page = text(client.get("/account"))
     assert 'href="/api/users/me/export"' in page
     response = client.get("/api/users/me/export")
@@ -194,11 +188,11 @@ def test_personal_answers_are_never_stored_by_caches(app, api, make_user, make_e
         "/api/events/<id>/registrations": api.get(f"/api/events/{event.id}/registrations",
                                                   token=theirs),
     }
-    organizer_pages = browser(app, organizer.email)
+    organizer_pages = signed_in_client(app, organizer.email)
     for which in ("attendees", "waitlist"):
         answers[f"{which}.csv"] = organizer_pages.get(
             f"/organizer/events/{event.id}/{which}.csv")
-    answers["/account"] = browser(app, person.email).get("/account")
+    answers["/account"] = signed_in_client(app, person.email).get("/account")
     wrong = {path: (r.status_code, r.headers.get("Cache-Control"))
              for path, r in answers.items()
              if r.status_code != 200 or r.headers.get("Cache-Control") != "no-store"}

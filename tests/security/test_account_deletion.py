@@ -18,25 +18,13 @@ from sqlalchemy import select, text, update
 
 from tests.support.app import PASSWORD
 from tests.support.audit import changes
-from tests.support.clients import Api, Client, error_of
+from tests.support.clients import Api, Client, error_of, signed_in_client
 from tests.support.races import race
 from tests.support.state import redis_seats, sql_confirmed_users
 
 
 def body(response) -> str:
     return response.get_data(as_text=True)
-
-
-def browser(app, email: str) -> Client:
-    client = Client(app.test_client())
-    assert client.login(email).status_code == 303
-    return client
-
-
-def signed_in_page(client: Client) -> bool:
-    response = client.get("/dashboard")
-    assert response.status_code in (200, 302, 303)
-    return response.status_code == 200
 
 
 @pytest.fixture
@@ -140,12 +128,12 @@ def test_the_account_becomes_an_anonymous_tombstone(app, api, make_user):
 def test_every_session_and_token_dies_and_the_old_password_opens_nothing(app, api, make_user):
     person = make_user()
     token, other_token = api.token(person), api.token(person)
-    laptop, phone = browser(app, person.email), browser(app, person.email)
+    laptop, phone = signed_in_client(app, person.email), signed_in_client(app, person.email)
     gone_by_api(api, token)
     for old in (token, other_token):
         answer = api.get("/api/users/me", token=old)
         assert answer.status_code == 401 and error_of(answer)["code"] == "invalid_token"
-    assert not signed_in_page(laptop) and not signed_in_page(phone)
+    assert not laptop.is_signed_in() and not phone.is_signed_in()
     refused = api.post("/api/auth/login", json={"email": person.email, "password": PASSWORD})
     assert refused.status_code == 401
     with app.app_context():
@@ -318,7 +306,7 @@ def test_the_page_deletes_and_signs_out(app, make_user, make_event, htmx):
     person, waiting = make_user(), make_user()
     event = make_event(capacity=1, waitlist_enabled=True)
     register(app, event.id, person.id, waiting.id)
-    client, phone = browser(app, person.email), browser(app, person.email)
+    client, phone = signed_in_client(app, person.email), signed_in_client(app, person.email)
 
     response = delete_on_page(client, htmx=htmx, password=PASSWORD, confirm="y")
 
@@ -327,7 +315,7 @@ def test_the_page_deletes_and_signs_out(app, make_user, make_event, htmx):
     else:
         assert (response.status_code, response.headers["Location"]) == (303, "/")
     assert "Your account is deleted" in body(client.get("/"))
-    assert not signed_in_page(client) and not signed_in_page(phone)
+    assert not client.is_signed_in() and not phone.is_signed_in()
     assert places(app, event.id)[waiting.id] == ("confirmed", None)
     assert user_row(app, person.id)["deleted_at"] is not None
 
@@ -343,30 +331,30 @@ def test_the_page_asks_for_the_password_and_a_confirmation(app, make_user, make_
     person = make_user()
     event = make_event()
     register(app, event.id, person.id)
-    client = browser(app, person.email)
+    client = signed_in_client(app, person.email)
     response = delete_on_page(client, **form)
     assert response.status_code == 422
     at_field = body(response).split(f'name="{field}"', 1)[1].split("</div>", 1)[0]
     assert message in at_field
     assert user_row(app, person.id)["deleted_at"] is None
     assert places(app, event.id) == {person.id: ("confirmed", None)}
-    assert signed_in_page(client)
+    assert client.is_signed_in()
 
 
 def test_the_page_tells_an_organizer_to_hand_over_first(app, make_user, make_event):
     organizer = make_user(organizer=True)
     make_event(organizer=organizer)
-    client = browser(app, organizer.email)
+    client = signed_in_client(app, organizer.email)
     response = delete_on_page(client, password=PASSWORD, confirm="y")
     assert response.status_code == 409
     assert "Hand them over or delete your events first." in body(response)
-    assert signed_in_page(client)
+    assert client.is_signed_in()
     assert user_row(app, organizer.id)["deleted_at"] is None
 
 
 def test_the_page_needs_a_csrf_token(app, make_user):
     person = make_user()
-    client = browser(app, person.email)
+    client = signed_in_client(app, person.email)
     response = delete_on_page(client, csrf=False, password=PASSWORD, confirm="y")
     assert response.status_code == 400
     assert user_row(app, person.id)["deleted_at"] is None

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from tests.support.app import PASSWORD
 from tests.support.audit import changes
-from tests.support.clients import Api, Client, error_of
+from tests.support.clients import Api, Client, error_of, signed_in_client
 
 NEW_PASSWORD = "velvet otter juggles seven lanterns"
 WEAK = ["aaaaaaaaaaaa", " " * 16, "123123123123", "password1234"]
@@ -22,22 +22,6 @@ WEAK = ["aaaaaaaaaaaa", " " * 16, "123123123123", "password1234"]
 
 def text(response) -> str:
     return response.get_data(as_text=True)
-
-
-def browser(app, email: str, password: str = PASSWORD, **form) -> Client:
-    client = Client(app.test_client())
-    response = client.http.post("/login", data={"email": email, "password": password,
-                                                "csrf_token": client.csrf(), **form})
-    assert response.status_code == 303, text(response)
-    return client
-
-
-def signed_in_page(client: Client) -> bool:
-    response = client.get("/dashboard")
-    if response.status_code == 200:
-        return True
-    assert response.status_code in (302, 303) and "/login" in response.headers["Location"]
-    return False
 
 
 def change_on_page(client: Client, current: str, new: str, *, htmx: bool = False):
@@ -75,7 +59,7 @@ def api(app) -> Api:
 
 def test_the_account_page_shows_who_you_are_and_its_forms(app, make_user):
     user = make_user(name="Ada Lovelace")
-    client = browser(app, user.email)
+    client = signed_in_client(app, user.email)
     page = text(client.get("/account"))
     assert "Ada Lovelace" in page and user.email in page
     assert 'action="/account/password"' in page and 'action="/account/delete"' in page
@@ -89,7 +73,7 @@ def test_the_account_page_shows_who_you_are_and_its_forms(app, make_user):
 def test_changing_signs_out_every_other_session_and_token_but_not_this_browser(
         app, make_user, api, htmx):
     user = make_user()
-    laptop, phone = browser(app, user.email), browser(app, user.email)
+    laptop, phone = signed_in_client(app, user.email), signed_in_client(app, user.email)
     token = api.token(user)
     before = session_version(app, user.id)
 
@@ -104,8 +88,8 @@ def test_changing_signs_out_every_other_session_and_token_but_not_this_browser(
     page = laptop.get("/account")
     assert page.status_code == 200, "the browser that changed the password was signed out"
     assert "Your password is changed" in text(page)
-    assert signed_in_page(laptop)
-    assert not signed_in_page(phone), "another session outlived the password change"
+    assert laptop.is_signed_in()
+    assert not phone.is_signed_in(), "another session outlived the password change"
     answer = api.get("/api/users/me", token=token)
     assert answer.status_code == 401 and error_of(answer)["code"] == "invalid_token"
     assert not can_sign_in(api, user.email, PASSWORD)
@@ -117,18 +101,18 @@ def test_changing_signs_out_every_other_session_and_token_but_not_this_browser(
 
 def test_keep_me_signed_in_survives_the_change_with_the_new_version(app, make_user):
     user = make_user()
-    laptop = browser(app, user.email, remember="y")
+    laptop = signed_in_client(app, user.email, remember="y")
     assert laptop.http.get_cookie("session").expires is not None
     assert change_on_page(laptop, PASSWORD, NEW_PASSWORD).status_code == 303
     # Still a cookie that outlives the browser, now at the new version.
     assert laptop.http.get_cookie("session").expires is not None
-    assert signed_in_page(laptop)
+    assert laptop.is_signed_in()
 
 
 def test_a_wrong_current_password_is_an_error_at_its_field_and_changes_nothing(
         app, make_user, api):
     user = make_user()
-    client = browser(app, user.email)
+    client = signed_in_client(app, user.email)
     token = api.token(user)
     response = change_on_page(client, "not my password at all", NEW_PASSWORD)
     assert response.status_code == 422
@@ -145,7 +129,7 @@ def test_a_wrong_current_password_is_an_error_at_its_field_and_changes_nothing(
 def test_a_weak_new_password_is_refused_with_the_reason_at_its_field(app, make_user, weak):
     user = make_user(email="grace.hopper@example.org", name="Grace Hopper")
     weak = user.email if weak == "OWN_EMAIL" else weak
-    client = browser(app, user.email)
+    client = signed_in_client(app, user.email)
     response = change_on_page(client, PASSWORD, weak)
     assert response.status_code == 422
     field = text(response).split('name="new_password"', 1)[1].split("</div>", 1)[0]
@@ -157,7 +141,7 @@ def test_a_weak_new_password_is_refused_with_the_reason_at_its_field(app, make_u
 
 def test_the_form_needs_a_csrf_token(app, make_user):
     user = make_user()
-    client = browser(app, user.email)
+    client = signed_in_client(app, user.email)
     response = client.post("/account/password", csrf=False,
                            data={"current_password": PASSWORD, "new_password": NEW_PASSWORD})
     assert response.status_code == 400
@@ -169,7 +153,7 @@ def test_the_form_needs_a_csrf_token(app, make_user):
 def test_api_change_revokes_every_token_and_session(app, make_user, api):
     user = make_user()
     token, other_token = api.token(user), api.token(user)
-    phone = browser(app, user.email)
+    phone = signed_in_client(app, user.email)
     response = api.post("/api/users/me/password", token=token,
                         json={"current_password": PASSWORD, "new_password": NEW_PASSWORD})
     assert response.status_code == 204, text(response)
@@ -177,7 +161,7 @@ def test_api_change_revokes_every_token_and_session(app, make_user, api):
     for old in (token, other_token):
         answer = api.get("/api/users/me", token=old)
         assert answer.status_code == 401 and error_of(answer)["code"] == "invalid_token"
-    assert not signed_in_page(phone)
+    assert not phone.is_signed_in()
     assert not can_sign_in(api, user.email, PASSWORD)
     fresh = api.token(user, NEW_PASSWORD)
     assert api.get("/api/users/me", token=fresh).get_json()["id"] == user.id
@@ -240,7 +224,7 @@ def test_api_needs_a_caller(api):
 def test_password_guesses_through_a_stolen_session_are_throttled(app, make_user, api):
     """Page and API share one counter per account: the 4th check is 429, whatever door."""
     user = make_user()
-    client = browser(app, user.email)
+    client = signed_in_client(app, user.email)
     token = api.token(user)
     body = {"current_password": "guess number one", "new_password": NEW_PASSWORD}
     assert api.post("/api/users/me/password", token=token, json=body).status_code == 401

@@ -20,10 +20,20 @@ class Client:
         page = self.http.get("/").get_data(as_text=True)
         return CSRF_IN_PAGE.search(page).group(1)
 
-    def login(self, email: str, password: str = PASSWORD, next_url: str | None = None):
+    def login(self, email: str, password: str = PASSWORD, next_url: str | None = None,
+              **form):
+        """Sign in through the form; `form`: more fields, e.g. remember="y"."""
         path = "/login" + (f"?next={next_url}" if next_url else "")
         return self.http.post(path, data={"email": email, "password": password,
-                                          "csrf_token": self.csrf()})
+                                          "csrf_token": self.csrf(), **form})
+
+    def is_signed_in(self) -> bool:
+        """Whether the dashboard opens (else it sends the browser to sign in)."""
+        response = self.get("/dashboard")
+        if response.status_code == 200:
+            return True
+        assert response.status_code in (302, 303) and "/login" in response.headers["Location"]
+        return False
 
     def post(self, path: str, *, htmx: bool = False, csrf: bool = True, **kwargs):
         headers = dict(kwargs.pop("headers", {}) or {})
@@ -38,6 +48,14 @@ class Client:
         if htmx:
             headers["HX-Request"] = "true"
         return self.http.get(path, headers=headers, **kwargs)
+
+
+def signed_in_client(app, email: str, password: str = PASSWORD, **form) -> Client:
+    """A fresh browser signed in as `email` through the form (`form`: e.g. remember="y")."""
+    client = Client(app.test_client())
+    response = client.login(email, password, **form)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return client
 
 
 class Api:

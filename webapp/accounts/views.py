@@ -7,8 +7,8 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from webapp.accounts import bp, services
 from webapp.accounts.forms import ChangePasswordForm, DeleteAccountForm
-from webapp.accounts.limits import password_check_limit
 from webapp.auth.audit import Origin
+from webapp.auth.limits import password_check_limit
 from webapp.errors import Invalid
 from webapp.htmx import full_redirect, render, see_other
 

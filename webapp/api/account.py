@@ -8,12 +8,12 @@ from __future__ import annotations
 from flask import jsonify
 
 from webapp.accounts import services as accounts
-from webapp.accounts.limits import password_check_limit
 from webapp.accounts.schemas import DataExport, PasswordChangeIn
 from webapp.api import bp
 from webapp.api.guard import json_body, signed_in
 from webapp.api.openapi import operation
 from webapp.auth.audit import Origin
+from webapp.auth.limits import password_check_limit
 
 
 @operation(bp, "/users/me/password", "POST", summary="Change the caller's password", ok=204,

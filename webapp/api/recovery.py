@@ -14,8 +14,8 @@ from webapp.api.guard import json_body, signed_in
 from webapp.api.openapi import operation
 from webapp.api.schemas import Out
 from webapp.auth.audit import Origin
+from webapp.auth.limits import forgot_limit
 from webapp.recovery import services as recovery
-from webapp.recovery.limits import forgot_limit
 from webapp.recovery.schemas import ForgotIn, ResetIn
 
 FORGOT_ANSWER = ("If this address belongs to an account, we sent it a link to choose a new "

@@ -24,6 +24,7 @@ from webapp.api.schemas import (
 )
 from webapp.auth import audit, limits
 from webapp.auth import services as auth_services
+from webapp.auth.limits import signup_limit
 from webapp.auth.models import SecurityKind
 from webapp.auth.schemas import LoginIn, SignupIn
 from webapp.auth.tokens import issue_token
@@ -32,7 +33,6 @@ from webapp.events import services as event_services
 from webapp.events.schemas import EventCreate, EventUpdate
 from webapp.organizer import services as organizer
 from webapp.recovery import services as recovery
-from webapp.recovery.limits import signup_limit
 from webapp.registrations import queries
 from webapp.registrations import services as registrations
 from webapp.registrations.idempotency import Retry

@@ -18,6 +18,12 @@ one address shares its counters; an address that does not parse is its own accou
 An attempt is counted before the password is checked, on all its counters or none in
 one script, so parallel guesses cannot slip past, and is given back when it succeeds:
 only failures stay counted. Every success, failure and refusal goes to the audit trail.
+
+The other account doors (end of this module) use Flask-Limiter's shared limits, so
+a page and its API endpoint count against one limit: sign-up and "forgot password"
+per client address, password checks of a signed-in person (change, delete) per
+account, and emails about an account per address and kind, silently (past the
+limit none are sent, and the person asking is not told: no enumeration).
 """
 
 from __future__ import annotations
@@ -26,21 +32,23 @@ import hashlib
 import logging
 import math
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
 import redis
 from flask import Response, current_app, request
+from flask_login import current_user
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from limits import parse_many
+from limits import parse, parse_many
 from sqlalchemy import select
 from werkzeug.exceptions import TooManyRequests
 
 from webapp.auth import audit, services
 from webapp.auth.models import SecurityKind, User
 from webapp.errors import Invalid
-from webapp.extensions import db, redis_store
+from webapp.extensions import db, limiter, redis_store
 
 log = logging.getLogger("turnout.auth")
 
@@ -240,3 +248,49 @@ def set_device_cookie(response: Response, signed: SignIn) -> Response:
         max_age=config["LOGIN_DEVICE_COOKIE_SECONDS"], path="/", httponly=True,
         secure=config["SESSION_COOKIE_SECURE"], samesite="Lax")
     return response
+
+
+# --- the other account doors ------------------------------------------------------------
+
+SIGNUP_SCOPE, FORGOT_SCOPE = "signup", "password-forgot"
+PASSWORD_CHECK_SCOPE = "password-check"  # noqa: S105 - a counter's name
+
+
+def signup_limit(**options) -> Callable:
+    """RATELIMIT_SIGNUP per client address, shared by the sign-up page and the API."""
+    return limiter.shared_limit(lambda: current_app.config["RATELIMIT_SIGNUP"], SIGNUP_SCOPE,
+                                **options)
+
+
+def forgot_limit(**options) -> Callable:
+    """RATELIMIT_PASSWORD_FORGOT per client address, shared by the page and the API."""
+    return limiter.shared_limit(lambda: current_app.config["RATELIMIT_PASSWORD_FORGOT"],
+                                FORGOT_SCOPE, **options)
+
+
+def password_check_limit(**options) -> Callable:
+    """RATELIMIT_LOGIN_ACCOUNT per signed-in person on a view that checks their password
+    (change, delete): a stolen session must not become a way to guess it. Anonymous
+    requests are not counted: they are refused (401 or a redirect) without a check."""
+    return limiter.shared_limit(lambda: current_app.config["RATELIMIT_LOGIN_ACCOUNT"],
+                                PASSWORD_CHECK_SCOPE,
+                                key_func=lambda: f"password-check:{current_user.id}",
+                                exempt_when=lambda: not current_user.is_authenticated,
+                                **options)
+
+
+def allow_account_mail(kind: str, address: str) -> bool:
+    """Whether one more email of this kind may go to this address now; counts it if so.
+
+    Each kind has its own budget: three sign-ups tried with someone's address must
+    not stop their own password reset. Redis down: allowed (as every limit here).
+    """
+    config = current_app.config
+    if not config.get("RATELIMIT_ENABLED", True):
+        return True
+    try:
+        return limiter.limiter.hit(parse(config["RATELIMIT_ACCOUNT_MAIL"]),
+                                   "account-mail", str(kind), address)
+    except Exception as exc:
+        log.warning("account mail limit unavailable; allowed", extra={"error": str(exc)})
+        return True

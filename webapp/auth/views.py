@@ -9,11 +9,11 @@ from flask_login import current_user, logout_user
 
 from webapp.auth import audit, bp, limits, services, sessions
 from webapp.auth.forms import LoginForm, SignupForm
+from webapp.auth.limits import signup_limit
 from webapp.auth.models import SecurityKind
 from webapp.errors import Invalid
 from webapp.htmx import render
 from webapp.recovery import services as recovery
-from webapp.recovery.limits import signup_limit
 
 
 def safe_next(target: str | None, default: str) -> str:

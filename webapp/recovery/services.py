@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from webapp.auth import audit, directory, links
 from webapp.auth import services as accounts
 from webapp.auth.audit import NOWHERE, Origin
+from webapp.auth.limits import allow_account_mail
 from webapp.auth.links import InvalidLink
 from webapp.auth.models import SecurityKind, User
 from webapp.auth.passwords import check_password
@@ -26,7 +27,6 @@ from webapp.errors import EmailNotVerified, Invalid
 from webapp.extensions import db
 from webapp.mail.models import MailKind
 from webapp.mail.services import add_account_mail
-from webapp.recovery.limits import allow_account_mail
 from webapp.sqltypes import utcnow
 
 

@@ -6,12 +6,12 @@ from flask import flash, redirect, request, session, url_for
 from flask_login import current_user, login_required, logout_user
 
 from webapp.auth.audit import Origin
+from webapp.auth.limits import forgot_limit
 from webapp.auth.links import InvalidLink
 from webapp.errors import Invalid
 from webapp.htmx import render
 from webapp.recovery import bp, services
 from webapp.recovery.forms import ForgotForm, ResetForm
-from webapp.recovery.limits import forgot_limit
 
 PASSWORD_CHANGED = "Your password was changed; sign in with your new password."  # noqa: S105
 
