@@ -40,7 +40,7 @@ from tests.support.samples import event_body as _event_body
 pytestmark = pytest.mark.slow
 
 MAX_EXAMPLES = 25
-BUDGET_SECONDS = 60
+BUDGET_SECONDS = 150  # a hang guard: issue 16 added 7 operations, and this 2-core box varies 2.5x
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
           response_headers_conformance, response_schema_conformance, negative_data_rejection]
 
